@@ -1,0 +1,83 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error response with an RFC 9457 problem body (`application/problem+json`).
+///
+/// Every error the service answers is one of these: handlers and validation throw them, and
+/// ``ProblemMiddleware`` turns every other error into one, in one place.
+public struct Problem: HTTPResponseError, Equatable {
+    /// A URI that names the kind of problem; `about:blank` when the status code says it all.
+    public let type: String
+    public let title: String
+    public let status: HTTPResponse.Status
+    /// What was wrong with this request, in words a client developer understands.
+    public let detail: String
+    public var headers: HTTPFields = [:]
+
+    public init(type: String = "about:blank", status: HTTPResponse.Status, title: String? = nil, detail: String) {
+        self.type = type
+        self.status = status
+        self.title = title ?? status.reasonPhrase
+        self.detail = detail
+    }
+
+    /// Problem types are tag URIs (RFC 4151): stable names that RFC 9457 allows to be non-dereferenceable.
+    static func type(_ name: String) -> String { "tag:account-service,2026:\(name)" }
+
+    static func badRequest(_ detail: String) -> Problem {
+        Problem(type: type("invalid-request"), status: .badRequest, title: "Invalid request", detail: detail)
+    }
+
+    /// Client input echoed in a detail, shortened so that a huge header cannot make a huge response.
+    static func quoted(_ text: some StringProtocol) -> String {
+        text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))…'"
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try Self.encoder.encode(Body(type: type, title: title, status: status.code, detail: detail))
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        headers[.contentLength] = String(body.count)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+}
+
+extension Problem {
+    /// The problem a refused ledger operation answers with.
+    init(_ error: LedgerError) {
+        switch error {
+        case .idempotencyConflict(let requested, let recorded):
+            self.init(
+                type: Self.type("idempotency-conflict"), status: .unprocessableContent,
+                title: "Transaction-Id already used",
+                detail: "Transaction \(requested.id) is already recorded for account \(recorded.accountID) "
+                    + "with amount \(recorded.amount); it cannot be reused for account \(requested.accountID) "
+                    + "with amount \(requested.amount).")
+        case .balanceOutOfRange(let transaction):
+            self.init(
+                type: Self.type("balance-out-of-range"), status: .unprocessableContent,
+                title: "Balance out of range",
+                detail: "Amount \(transaction.amount) would take the balance of account \(transaction.accountID) "
+                    + "outside the signed 64-bit range (\(Int64.min) to \(Int64.max)); nothing was recorded.")
+        case .accountNotFound(let account):
+            self.init(status: .notFound, detail: "Account \(account) has no transactions.")
+        case .transactionNotFound(let id):
+            self.init(status: .notFound, detail: "No transaction has id \(id).")
+        }
+    }
+}

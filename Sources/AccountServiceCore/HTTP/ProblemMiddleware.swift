@@ -1,0 +1,32 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Logging
+
+/// Turns every error a route throws into an RFC 9457 problem response: the one place where errors meet
+/// status codes. An error it does not know is a fault of the service: logged, and answered 500 without details.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try problem(for: error, context: context).response(from: request, context: context)
+        }
+    }
+
+    private func problem(for error: any Error, context: Context) -> Problem {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as LedgerError:
+            return Problem(error)
+        case let error as HTTPError where error.status == .notFound:
+            return Problem(status: .notFound, detail: "There is no resource at this path.")
+        case let error as any HTTPResponseError where error.status.kind == .clientError:
+            return Problem(status: error.status, detail: error.status.reasonPhrase)
+        default:
+            context.logger.error("Request failed", metadata: ["error": "\(String(reflecting: error))"])
+            return Problem(status: .internalServerError, detail: "The service failed to handle the request; it has been logged.")
+        }
+    }
+}
