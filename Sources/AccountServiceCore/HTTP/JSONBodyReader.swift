@@ -18,6 +18,8 @@ struct JSONBodyReader: ~Copyable {
 
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
+    /// How many objects and arrays enclose the current position.
+    private var depth = 0
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
@@ -26,6 +28,8 @@ struct JSONBodyReader: ~Copyable {
     /// Reads an object, calling `member` with each name; `member` must consume the member's value.
     mutating func readObject(member: (inout JSONBodyReader, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
+        try enterContainer()
+        defer { depth -= 1 }
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
             position += 1
@@ -118,22 +122,21 @@ struct JSONBodyReader: ~Copyable {
     }
 
     /// Consumes one value of any kind, checking its syntax.
-    mutating func skipValue(depth: Int = 1) throws {
-        guard depth <= Self.maximumDepth else {
-            throw syntaxError("values are nested more than \(Self.maximumDepth) levels deep")
-        }
+    mutating func skipValue() throws {
         switch try peekKind() {
         case .object:
-            try readObject { reader, _ in try reader.skipValue(depth: depth + 1) }
+            try readObject { reader, _ in try reader.skipValue() }
         case .array:
             position += 1
+            try enterContainer()
+            defer { depth -= 1 }
             skipWhitespace()
             if peek() == UInt8(ascii: "]") {
                 position += 1
                 return
             }
             while true {
-                try skipValue(depth: depth + 1)
+                try skipValue()
                 skipWhitespace()
                 switch peek() {
                 case UInt8(ascii: ","): position += 1
@@ -155,6 +158,13 @@ struct JSONBodyReader: ~Copyable {
     }
 
     // MARK: - Lexing
+
+    private mutating func enterContainer() throws {
+        depth += 1
+        guard depth <= Self.maximumDepth else {
+            throw syntaxError("objects and arrays are nested more than \(Self.maximumDepth) levels deep")
+        }
+    }
 
     /// The byte at the current position, or NUL at the end: NUL is never valid there in JSON, so it fails
     /// every check a real byte would have to pass.

@@ -1,0 +1,90 @@
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@testable import AccountServiceCore
+
+/// No update is lost and no transaction applied twice, however many requests arrive at once.
+@Suite struct ConcurrencyTests {
+    @Test func concurrentPostsOnOneAccountSumExactly() async throws {
+        try await withApp(.ahc()) { client async throws in
+            let account = newID()
+            let amounts: [Int64] = (1...400).map { $0 % 7 == 0 ? -Int64($0) : Int64($0) * 3 }
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for amount in amounts {
+                    group.addTask { try await client.postAmount(transactionID: newID(), accountID: account, amount: amount).status }
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            #expect(try await client.balance(account) == amounts.reduce(0, +))
+            #expect(try await client.transactionVolume() == VolumeBody(maxVolume: Int64(amounts.count), accounts: [account]))
+        }
+    }
+
+    @Test func concurrentIdenticalPostsApplyOnce() async throws {
+        try await withApp(.ahc()) { client async throws in
+            let account = newID()
+            let id = newID()
+            let replays = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        let response = try await client.postAmount(transactionID: id, accountID: account, amount: 25)
+                        #expect(response.status == .ok)
+                        #expect(try response.decode(TransactionBody.self).amount == 25)
+                        return response.headers[HTTPField.Name("Idempotent-Replayed")!] == "true"
+                    }
+                }
+                return try await group.reduce(into: 0) { count, replayed in count += replayed ? 1 : 0 }
+            }
+            #expect(replays == 99)
+            #expect(try await client.balance(account) == 25)
+            #expect(try await client.transactionVolume().maxVolume == 1)
+        }
+    }
+
+    @Test func concurrentConflictingPostsApplyExactlyOne() async throws {
+        try await withApp(.ahc()) { client async throws in
+            let account = newID()
+            let id = newID()
+            let statuses = try await withThrowingTaskGroup(of: (Int64, HTTPResponse.Status).self) { group in
+                for amount in 1...50 {
+                    group.addTask {
+                        (Int64(amount), try await client.postAmount(transactionID: id, accountID: account, amount: Int64(amount)).status)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            let accepted = statuses.filter { $0.value == .ok }
+            #expect(accepted.count == 1)
+            #expect(statuses.values.filter { $0 == .unprocessableContent }.count == 49)
+            #expect(try await client.balance(account) == accepted.first?.key)
+        }
+    }
+
+    /// The same at the ledger level, with far more writers than the HTTP client's connection pool allows.
+    @Test func manyConcurrentLedgerPostingsAcrossAccounts() async throws {
+        try await withTemporaryDatabase { path in
+            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
+            let accounts = (0..<5).map { _ in AccountID(UUID()) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<2_000 {
+                    group.addTask {
+                        let transaction = Transaction(
+                            id: TransactionID(UUID()), accountID: accounts[index % 5], amount: Int64(index))
+                        _ = try await ledger.post(transaction)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for (offset, account) in accounts.enumerated() {
+                let expected = stride(from: offset, to: 2_000, by: 5).reduce(Int64(0)) { $0 + Int64($1) }
+                #expect(try await ledger.balance(of: account) == expected)
+            }
+            let volume = try await ledger.transactionVolume()
+            #expect(volume.maxVolume == 400)
+            #expect(Set(volume.accounts) == Set(accounts))
+        }
+    }
+}
+
+import Foundation

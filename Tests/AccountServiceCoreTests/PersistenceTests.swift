@@ -1,0 +1,27 @@
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+/// Everything accepted is still there, and still idempotent, after the service is stopped and started again.
+@Suite struct PersistenceTests {
+    @Test func dataAndIdempotencySurviveARestart() async throws {
+        try await withTemporaryDatabase { path in
+            let account = newID()
+            let id = newID()
+            try await withApp(databasePath: path) { client async throws in
+                try await client.postAmount(transactionID: id, accountID: account, amount: 40)
+                try await client.postAmount(transactionID: newID(), accountID: account, amount: 2)
+            }
+            try await withApp(databasePath: path) { client async throws in
+                #expect(try await client.balance(account) == 42)
+                let recorded = try await client.get("/transaction/\(id)").decode(TransactionBody.self)
+                #expect(recorded == TransactionBody(transaction_id: id, account_id: account, amount: 40))
+                let replay = try await client.postAmount(transactionID: id, accountID: account, amount: 40)
+                #expect(replay.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+                try await client.postAmount(transactionID: id, accountID: account, amount: 41).problem(.unprocessableContent)
+                #expect(try await client.balance(account) == 42)
+                #expect(try await client.transactionVolume() == VolumeBody(maxVolume: 2, accounts: [account]))
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import AccountServiceCore
+
+/// The schema and the connection settings that the service's promises rest on.
+@Suite struct StorageTests {
+    @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
+    func writerUsesWALAndTheRequestedSynchronousMode(_ durability: Durability, _ expected: Int) async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path, durability: durability)
+            let (synchronous, journalMode, foreignKeys) = try await pool.write { db in
+                try (
+                    Int.fetchOne(db, sql: "PRAGMA synchronous"), String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                    Bool.fetchOne(db, sql: "PRAGMA foreign_keys")
+                )
+            }
+            #expect(synchronous == expected)
+            #expect(journalMode == "wal")
+            #expect(foreignKeys == true)
+        }
+    }
+
+    @Test func reopeningAMigratedDatabaseKeepsItsData() async throws {
+        try await withTemporaryDatabase { path in
+            let account = AccountID(UUID())
+            do {
+                let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+                _ = try await Ledger(store: store).post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 3))
+            }
+            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            #expect(try await store.balance(of: account) == 3)
+        }
+    }
+
+    @Test func theSchemaRefusesWhatTheCodeMustNeverWrite() async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path)
+            let id = Data(repeating: 1, count: 16)
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO accounts VALUES (?, 9223372036854775807, 1)", arguments: [id])
+            }
+            let refused: [(String, StatementArguments)] = [
+                // An overflowing sum becomes a REAL in SQLite; a STRICT INTEGER column refuses it.
+                ("UPDATE accounts SET balance = balance + 1", []),
+                ("INSERT INTO accounts VALUES (?, 1.5, 1)", [Data(repeating: 2, count: 16)]),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", ["a text id"]),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", [Data(repeating: 3, count: 15)]),
+                ("INSERT INTO accounts VALUES (?, 0, 0)", [Data(repeating: 4, count: 16)]),
+                ("INSERT INTO transactions VALUES (?, ?, 5)", [Data(repeating: 5, count: 16), Data(repeating: 6, count: 16)]),
+                // STRICT coerces only what converts losslessly ('5' would become 5).
+                ("INSERT INTO transactions VALUES (?, ?, 'five')", [Data(repeating: 5, count: 16), id]),
+            ]
+            for (sql, arguments) in refused {
+                await #expect(throws: DatabaseError.self, "\(sql)") {
+                    try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
+                }
+            }
+            let account = try await pool.read { db in try AccountRecord.fetchOne(db, key: id) }
+            #expect(account == AccountRecord(id: UUID(uuid: (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)), balance: .max, transactionCount: 1))
+        }
+    }
+
+    /// Every GET is answered by index lookups whose cost does not grow with the number of rows: no table
+    /// scan and no temporary sort in any plan.
+    @Test(arguments: [
+        "SELECT balance FROM accounts WHERE id = ?",
+        "SELECT id, account_id, amount FROM transactions WHERE id = ?",
+        """
+        SELECT id, transaction_count FROM accounts
+        WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+        ORDER BY id
+        """,
+    ])
+    func readQueriesAreIndexLookups(_ sql: String) async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path)
+            let plan = try await pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: sql.contains("?") ? [Data(count: 16)] : [])
+                    .map { $0["detail"] as String }
+            }
+            #expect(!plan.isEmpty)
+            for step in plan {
+                #expect(step.hasPrefix("SEARCH") || step.hasPrefix("SCALAR SUBQUERY"), "\(plan)")
+                #expect(!step.contains("TEMP B-TREE"), "\(plan)")
+            }
+        }
+    }
+}

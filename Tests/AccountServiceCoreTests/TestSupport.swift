@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+@testable import AccountServiceCore
+
+struct TestArguments: AppArguments {
+    let hostname = "127.0.0.1"
+    let port = 0
+    let databasePath: String
+    var durability = Durability.full
+    let logLevel: Logger.Level? = .warning
+}
+
+/// A directory of its own for one test's database files, removed afterwards.
+func withTemporaryDatabase<T>(_ body: (_ path: String) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("account-service-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try await body(directory.appendingPathComponent("accounts.sqlite").path)
+}
+
+/// Runs `test` against the application built on `path` (a fresh database when nil), exactly as the
+/// executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
+func withApp(
+    _ setup: TestingSetup = .router,
+    databasePath path: String? = nil,
+    _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+) async throws {
+    if let path {
+        return try await buildApplication(TestArguments(databasePath: path)).test(setup, test)
+    }
+    try await withTemporaryDatabase { path in
+        try await buildApplication(TestArguments(databasePath: path)).test(setup, test)
+    }
+}
+
+extension TestClientProtocol {
+    @discardableResult
+    func postAmount(transactionID: String, accountID: String, amount: Int64) async throws -> TestResponse {
+        try await postAmount(
+            transactionID: transactionID, body: #"{"account_id":"\#(accountID)","amount":\#(amount)}"#)
+    }
+
+    @discardableResult
+    func postAmount(
+        transactionID: String?, contentType: String? = "application/json", body: String
+    ) async throws -> TestResponse {
+        var headers = HTTPFields()
+        if let contentType { headers[.contentType] = contentType }
+        if let transactionID { headers[HTTPField.Name("Transaction-Id")!] = transactionID }
+        return try await executeRequest(uri: "/amount", method: .post, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    func get(_ uri: String) async throws -> TestResponse {
+        try await executeRequest(uri: uri, method: .get, headers: [:], body: nil)
+    }
+
+    func balance(_ accountID: String) async throws -> Int64? {
+        let response = try await get("/balance/\(accountID)")
+        guard response.status == .ok else { return nil }
+        return try response.decode(BalanceBody.self).balance
+    }
+
+    func transactionVolume() async throws -> VolumeBody {
+        let response = try await get("/max_transaction_volume")
+        #expect(response.status == .ok)
+        return try response.decode(VolumeBody.self)
+    }
+}
+
+struct TransactionBody: Decodable, Equatable {
+    let transaction_id: String
+    let account_id: String
+    let amount: Int64
+}
+
+struct BalanceBody: Decodable, Equatable {
+    let balance: Int64
+}
+
+struct VolumeBody: Decodable, Equatable {
+    let maxVolume: Int64
+    let accounts: [String]
+}
+
+struct ProblemBody: Decodable, Equatable {
+    let type: String
+    let title: String
+    let status: Int
+    let detail: String
+}
+
+extension TestResponse {
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: Data(buffer: body))
+    }
+
+    /// Checks that this is an RFC 9457 problem response with `status`, and returns its body.
+    @discardableResult
+    func problem(_ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProblemBody {
+        #expect(self.status == status, "\(String(buffer: body))", sourceLocation: sourceLocation)
+        #expect(headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+        let problem = try decode(ProblemBody.self)
+        #expect(problem.status == Int(status.code), sourceLocation: sourceLocation)
+        #expect(!problem.detail.isEmpty, sourceLocation: sourceLocation)
+        return problem
+    }
+}
+
+/// A new random UUID in lower-case canonical form.
+func newID() -> String { UUID().uuidString.lowercased() }
