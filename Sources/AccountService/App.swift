@@ -3,20 +3,14 @@ import ArgumentParser
 import Hummingbird
 import Logging
 
-/// `account-service`: the Account Management API over HTTP, on an SQLite database.
+/// `account-service`: serves the Account Management API over HTTP, on an SQLite database, until SIGINT or
+/// SIGTERM; then it finishes the requests in flight and closes the database.
 @main
-struct AccountServiceCommand: AsyncParsableCommand {
+struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     static let configuration = CommandConfiguration(
         commandName: "account-service",
-        abstract: "Records money movements on accounts and answers balance questions, exactly.",
-        subcommands: [Serve.self],
-        defaultSubcommand: Serve.self
+        abstract: "Records money movements on accounts and answers balance questions, exactly."
     )
-}
-
-/// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight and closes the database.
-struct Serve: AsyncParsableCommand, AppArguments {
-    static let configuration = CommandConfiguration(abstract: "Serve the Account Management API (the default).")
 
     @Option(help: "The address to listen on.")
     var hostname = "127.0.0.1"
@@ -27,7 +21,7 @@ struct Serve: AsyncParsableCommand, AppArguments {
     @Option(name: .customLong("database"), help: "The SQLite database file; created and migrated when missing.")
     var databasePath = "accounts.sqlite"
 
-    @Option(help: "full: a 200 survives a power cut (the WAL is synced on every commit). normal: it survives a crash of the process, not of the machine.")
+    @Option(help: "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine.")
     var durability: Durability = .full
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")

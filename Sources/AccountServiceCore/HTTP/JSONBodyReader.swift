@@ -4,7 +4,7 @@
 /// handing each member's name to the caller, which reads the values it knows and skips the others. It keeps
 /// number literals as text, so an integer is read exactly and `7.0` is not mistaken for `7`. Nesting is
 /// bounded, so no body can exhaust the stack.
-struct JSONBodyReader: ~Copyable {
+struct JSONBodyReader {
     struct SyntaxError: Error {
         let reason: String
         let offset: Int

@@ -28,6 +28,14 @@ public enum LedgerDatabase {
         try Schema.migrator.migrate(pool)
         return pool
     }
+
+    /// Copies the write-ahead log into the database file, then closes every connection, so that a cleanly
+    /// stopped service leaves one self-contained file. (GRDB closes the writer before the read-only readers,
+    /// so the last connection to close cannot checkpoint by itself.)
+    public static func close(_ pool: DatabasePool) throws {
+        try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try pool.close()
+    }
 }
 
 /// Closes the database when the application shuts down, after the HTTP server has finished its requests
@@ -43,7 +51,7 @@ public struct DatabaseCloser: Service {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        try pool.close()
+        try LedgerDatabase.close(pool)
         logger.info("Database closed", metadata: ["path": "\(pool.path)"])
     }
 }
