@@ -1,7 +1,7 @@
 import Foundation
 
-/// Identifies an account. Accounts come into being with their first accepted transaction.
-public struct AccountID: Hashable, Sendable, CustomStringConvertible {
+/// A UUID that names one kind of thing. The kind keeps an account id from being passed as a transaction id.
+public struct Identifier<Kind>: Hashable, Sendable, CustomStringConvertible {
     public let uuid: UUID
 
     public init(_ uuid: UUID) { self.uuid = uuid }
@@ -15,22 +15,15 @@ public struct AccountID: Hashable, Sendable, CustomStringConvertible {
     /// The lower-case canonical form, as every response shows it.
     public var description: String { uuid.canonicalText }
 }
+
+public enum AccountKind {}
+public enum TransactionKind {}
+
+/// Identifies an account. Accounts come into being with their first accepted transaction.
+public typealias AccountID = Identifier<AccountKind>
 
 /// Identifies a transaction. Chosen by the client (the `Transaction-Id` header), it is also the idempotency key.
-public struct TransactionID: Hashable, Sendable, CustomStringConvertible {
-    public let uuid: UUID
-
-    public init(_ uuid: UUID) { self.uuid = uuid }
-
-    /// Parses a UUID in its 36-character textual form, in either case.
-    public init?(_ text: some StringProtocol) {
-        guard let uuid = UUID(canonicalText: text) else { return nil }
-        self.uuid = uuid
-    }
-
-    /// The lower-case canonical form, as every response shows it.
-    public var description: String { uuid.canonicalText }
-}
+public typealias TransactionID = Identifier<TransactionKind>
 
 extension UUID {
     /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (RFC 9562 §4), hex digits in either case; nothing else.
