@@ -24,7 +24,9 @@ public func buildApplication(_ arguments: some AppArguments) async throws -> som
     return Application(
         router: buildRouter(ledger: ledger),
         configuration: .init(address: .hostname(arguments.hostname, port: arguments.port), serverName: nil),
-        services: [DatabaseCloser(pool: pool, logger: logger)],
+        // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
+        // the server finishes its requests, then the group commit its postings, then the database closes.
+        services: [DatabaseCloser(pool: pool, logger: logger), ledger.groupCommit],
         logger: logger
     )
 }

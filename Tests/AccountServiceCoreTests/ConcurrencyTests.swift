@@ -63,8 +63,7 @@ import Testing
 
     /// The same at the ledger level, with far more writers than the HTTP client's connection pool allows.
     @Test func manyConcurrentLedgerPostingsAcrossAccounts() async throws {
-        try await withTemporaryDatabase { path in
-            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
+        try await withLedger { ledger, _ async throws in
             let accounts = (0..<5).map { _ in AccountID(UUID()) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<2_000 {

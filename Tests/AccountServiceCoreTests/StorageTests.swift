@@ -27,7 +27,9 @@ import Testing
             let account = AccountID(UUID())
             do {
                 let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
-                _ = try await Ledger(store: store).post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 3))
+                try await store.write { writer in
+                    _ = try Ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 3), with: writer)
+                }
             }
             let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: account) == 3)

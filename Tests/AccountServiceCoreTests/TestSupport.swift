@@ -25,6 +25,22 @@ func withTemporaryDatabase<T>(_ body: (_ path: String) async throws -> T) async 
     return try await body(directory.appendingPathComponent("accounts.sqlite").path)
 }
 
+/// Runs `body` with a ledger on a fresh database (or on `store` when given), its group commit running as the
+/// application runs it.
+func withLedger(
+    store: (any LedgerStore)? = nil,
+    _ body: @escaping @Sendable (Ledger, _ path: String) async throws -> Void
+) async throws {
+    try await withTemporaryDatabase { path in
+        let ledger = Ledger(store: try store ?? SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await ledger.groupCommit.run() }
+            defer { group.cancelAll() }
+            try await body(ledger, path)
+        }
+    }
+}
+
 /// Runs `test` against the application built on `path` (a fresh database when nil), exactly as the
 /// executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
 func withApp(

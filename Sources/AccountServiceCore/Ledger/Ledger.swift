@@ -2,16 +2,21 @@
 /// created by their first accepted transaction. It knows nothing of HTTP or SQL.
 public struct Ledger: Sendable {
     let store: any LedgerStore
+    /// Commits postings; it must be running (the application runs it as a service) for `post` to return.
+    public let groupCommit: GroupCommit
 
     public init(store: any LedgerStore) {
         self.store = store
+        self.groupCommit = GroupCommit(store: store)
     }
 
     /// Posts a transaction once: a repeat with the same id, account and amount replays the recorded one.
+    /// It returns once the transaction is committed, in a write transaction it may share with concurrent postings.
     /// - Throws: ``LedgerError/idempotencyConflict(requested:recorded:)`` when the id is recorded with another
-    ///   account or amount, ``LedgerError/balanceOutOfRange(_:)`` when the balance would leave 64 bits.
+    ///   account or amount, ``LedgerError/balanceOutOfRange(_:)`` when the balance would leave 64 bits,
+    ///   ``LedgerUnavailable`` once the ledger is shutting down.
     public func post(_ transaction: Transaction) async throws -> PostingOutcome {
-        try await store.write { writer in try Self.post(transaction, with: writer) }
+        try await groupCommit.post(transaction)
     }
 
     /// The rules of one posting, applied with the primitives of an open write transaction.

@@ -38,8 +38,8 @@ public enum LedgerDatabase {
     }
 }
 
-/// Closes the database when the application shuts down, after the HTTP server has finished its requests
-/// (a `ServiceGroup` stops its services in reverse order, and the server is the last one).
+/// Closes the database when the application shuts down, once nothing else uses it (``buildApplication(_:)``
+/// orders the services so).
 public struct DatabaseCloser: Service {
     let pool: DatabasePool
     let logger: Logger
