@@ -1,12 +1,12 @@
--- wrk script: GET /balance of the 10,000 accounts that post_amount.lua writes, in turn.
--- The requests are formatted once per thread, so the client spends as little CPU per request as it does for
--- wrk's own static request (the server shares the machine's cores with wrk).
+-- wrk script: GET /balance of the benchmark's 10,000 accounts in turn. Requests are formatted once, so the
+-- client spends as little per request as on wrk's own static request (it shares the machine's cores).
+dofile("ids.lua")
 local requests = {}
 local counter = 0
 
 function init(args)
-    for n = 0, 9999 do
-        requests[n + 1] = wrk.format("GET", string.format("/balance/00000000-0000-4000-8000-%012x", n))
+    for n = 0, ACCOUNTS - 1 do
+        requests[n + 1] = wrk.format("GET", "/balance/" .. account_id(n))
     end
 end
 
