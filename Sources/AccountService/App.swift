@@ -9,7 +9,9 @@ import Logging
 struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     static let configuration = CommandConfiguration(
         commandName: "account-service",
-        abstract: "Records money movements on accounts and answers balance questions, exactly."
+        abstract: "Records money movements on accounts and answers balance questions, exactly.",
+        discussion: "Without a subcommand it serves the API.",
+        subcommands: [Check.self]
     )
 
     @Option(help: "The address to listen on.")
@@ -30,6 +32,32 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     func run() async throws {
         let app = try await buildApplication(self)
         try await app.runService()
+    }
+}
+
+/// `account-service check`: verifies a database without changing it; exits 1 when anything disagrees.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify that every account's balance and transaction count equal the sum and count of its "
+            + "transactions, and that SQLite's integrity check passes. Safe while the service runs.",
+        usage: "account-service check [--database <database>]",
+        discussion: "Exits 1 and names every account that differs. The database is the one --database names."
+    )
+
+    /// `--database` is the root command's option, so that it means the same file for serving and checking.
+    @ParentCommand var service: AccountServiceCommand
+
+    func run() throws {
+        let report = try ConsistencyCheck.run(path: service.databasePath)
+        for error in report.integrityErrors { print("integrity: \(error)") }
+        for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
+        let summary = "\(report.accounts) accounts, \(report.transactions) transactions"
+        guard report.isConsistent else {
+            print("INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
+                + "\(report.integrityErrors.count) integrity errors")
+            throw ExitCode.failure
+        }
+        print("consistent: \(summary); every balance and count matches its transactions; integrity ok")
     }
 }
 

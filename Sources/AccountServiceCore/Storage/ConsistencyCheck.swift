@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+
+/// Verifies that the stored ledger agrees with itself: every account's balance and transaction count equal the
+/// sum and the count of its transactions, every transaction belongs to an account, and SQLite's own integrity
+/// check passes. It reads one snapshot, so it can run while the service is writing.
+public struct ConsistencyCheck: Sendable {
+    /// An account whose stored figures differ from its transactions.
+    public struct Discrepancy: Sendable, Equatable, CustomStringConvertible {
+        public let account: AccountID
+        public let storedBalance: Int64?
+        public let storedCount: Int64?
+        public let transactionsSum: Int128
+        public let transactionsCount: Int64
+
+        public var description: String {
+            let stored = storedBalance.map { "balance \($0), count \(storedCount!)" } ?? "no account row"
+            return "account \(account): \(stored); its transactions sum to \(transactionsSum) over \(transactionsCount)"
+        }
+    }
+
+    public struct MissingDatabase: Error, CustomStringConvertible {
+        let path: String
+        public var description: String { "there is no database at \(path)" }
+    }
+
+    public struct Report: Sendable {
+        public var accounts = 0
+        public var transactions = 0
+        public var discrepancies: [Discrepancy] = []
+        /// What `PRAGMA integrity_check` and `PRAGMA foreign_key_check` reported, when not "ok".
+        public var integrityErrors: [String] = []
+
+        public var isConsistent: Bool { discrepancies.isEmpty && integrityErrors.isEmpty }
+    }
+
+    /// Checks the database at `path`, which must exist; nothing is written to it.
+    public static func run(path: String) throws -> Report {
+        guard FileManager.default.fileExists(atPath: path) else { throw MissingDatabase(path: path) }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? queue.close() }
+        return try queue.read { db in try run(in: db) }
+    }
+
+    static func run(in db: Database) throws -> Report {
+        var report = Report()
+        report.integrityErrors = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+        report.integrityErrors += try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").map { row in
+            "foreign key check: table \(row[0] as String) row \(row[1] as Int64? ?? -1) refers to a missing \(row[2] as String) row"
+        }
+
+        // Sums in 128 bits: SQLite's sum() can overflow on an intermediate total even when every balance fits,
+        // and total() is a float. Memory grows with the number of accounts, not of transactions.
+        var sums: [UUID: (sum: Int128, count: Int64)] = [:]
+        let transactions = try Row.fetchCursor(db, sql: "SELECT account_id, amount FROM transactions")
+        while let row = try transactions.next() {
+            let account: UUID = row[0]
+            let amount: Int64 = row[1]
+            sums[account, default: (0, 0)].sum += Int128(amount)
+            sums[account, default: (0, 0)].count += 1
+            report.transactions += 1
+        }
+        let accounts = try AccountRecord.fetchCursor(db, sql: "SELECT id, balance, transaction_count FROM accounts")
+        while let account = try accounts.next() {
+            report.accounts += 1
+            let (sum, count) = sums.removeValue(forKey: account.id) ?? (0, 0)
+            if Int128(account.balance) != sum || account.transactionCount != count {
+                report.discrepancies.append(Discrepancy(
+                    account: AccountID(account.id), storedBalance: account.balance,
+                    storedCount: account.transactionCount, transactionsSum: sum, transactionsCount: count))
+            }
+        }
+        // Transactions of accounts that have no row.
+        for (account, (sum, count)) in sums {
+            report.discrepancies.append(Discrepancy(
+                account: AccountID(account), storedBalance: nil, storedCount: nil,
+                transactionsSum: sum, transactionsCount: count))
+        }
+        report.discrepancies.sort { $0.account.description < $1.account.description }
+        return report
+    }
+}
