@@ -1,0 +1,158 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import PropertyBased
+import Testing
+
+@testable import AccountServiceCore
+
+/// Generated POST /amount requests, valid and not: none answers 5xx or crashes the process, and only the
+/// valid ones write anything.
+@Suite struct FuzzTests {
+    /// A generated request, and what the service must answer to it.
+    struct Case: Sendable, CustomStringConvertible {
+        enum Expectation: Sendable { case accepted, refused, tooLarge }
+        var contentType: String? = "application/json"
+        var transactionID: String? = UUID().uuidString.lowercased()
+        var body: [UInt8]
+        var expectation: Expectation
+        var description: String {
+            "\(expectation) Content-Type: \(contentType ?? "-") Transaction-Id: \(transactionID ?? "-") "
+                + String(decoding: body.prefix(300), as: UTF8.self)
+        }
+    }
+
+    /// Builds one case from a seed: PropertyBased chooses the seeds (and reports a failing one), plain Swift
+    /// chooses the rest, so every case can be rebuilt from its seed.
+    static func make(seed: UInt64) -> Case {
+        var random = SplitMix64(seed: seed)
+        let (members, space) = validMembers(&random)
+        switch Int.random(in: 0..<10, using: &random) {
+        case 0..<3:
+            return Case(body: Array(object(members, space).utf8), expectation: .accepted)
+        case 3..<7:
+            var request = Case(body: Array(object(members, space).utf8), expectation: .refused)
+            mutations.randomElement(using: &random)!(&request, members, space)
+            return request
+        case 7..<9:
+            let garbage = (0..<Int.random(in: 0...400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            return Case(body: garbage, expectation: .refused)
+        default:
+            let padding = "\"padding\":\"" + String(repeating: "x", count: Int.random(in: 16_385...200_000, using: &random)) + "\""
+            return Case(body: Array(object(members + [padding], space).utf8), expectation: .tooLarge)
+        }
+    }
+
+    /// The members of a valid body in one of many spellings: id case, spacing, member order, escaped names,
+    /// an unknown member holding odd Unicode.
+    static func validMembers(_ random: inout SplitMix64) -> (members: [String], space: String) {
+        var uuid = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).uuid
+        withUnsafeMutableBytes(of: &uuid) { for i in $0.indices { $0[i] = UInt8.random(in: 0...255, using: &random) } }
+        let id = UUID(uuid: uuid).uuidString
+        let space = ["", " ", "\n\t ", "  \r\n"].randomElement(using: &random)!
+        let account = "\"account_id\"\(space):\(space)\"\(Bool.random(using: &random) ? id : id.lowercased())\""
+        let name = Bool.random(using: &random) ? #""\u0061mount""# : #""amount""#
+        let amount = "\(name)\(space):\(space)\(Int64.random(in: .min ... .max, using: &random))"
+        let note = String(String.UnicodeScalarView((0..<Int.random(in: 0...12, using: &random)).map { _ in
+            Unicode.Scalar(UInt32.random(in: 0...0xD7FF, using: &random)) ?? "?"
+        } + (Bool.random(using: &random) ? ["\u{1F600}", "\u{10FFFF}", "\u{FEFF}"] : [])))
+        var members = Bool.random(using: &random) ? [amount, account] : [account, amount]
+        members.insert("\"note\":\(jsonString(note))", at: Int.random(in: 0...2, using: &random))
+        return (members, space)
+    }
+
+    /// Any Unicode text as a JSON string literal, escaped by Foundation rather than by the code under test.
+    static func jsonString(_ text: String) -> String {
+        String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+    }
+
+    static func object(_ members: [String], _ space: String) -> String {
+        "{\(space)" + members.joined(separator: ",\(space)") + "\(space)}"
+    }
+
+    /// One change to a valid request that makes it invalid, whichever spelling the valid one has (members are
+    /// found by `contains`, which sees both `"amount"` and its escaped form `"\u0061mount"`).
+    static let mutations: [@Sendable (inout Case, [String], String) -> Void] = [
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":"7""# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.filter { !$0.contains("account_id") }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.filter { !$0.contains("mount\"") }, s).utf8) },
+        { c, m, s in c.body = Array(object(m + [m.first { $0.contains("account_id") }!], s).utf8) },
+        { c, m, s in c.body = Array(object(m + [#""amount":1.5"#], s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("account_id") ? #""account_id":"not-a-uuid""# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("account_id") ? #""account_id":12"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":92233720368547758070"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":-7e2"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":7.0"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":null"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":true"# : $0 }, s).utf8) },
+        { c, m, s in c.body = Array(object(m + ["\"deep\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)], s).utf8) },
+        { c, m, s in c.body = Array(object(m + ["\"deep\":" + String(repeating: "{\"a\":", count: 5000)], s).utf8) },
+        { c, m, s in c.body = Array("[\(object(m, s))]".utf8) },
+        { c, m, s in c.body = Array((object(m, s) + ",").utf8) },
+        { c, m, s in c.body = Array(object(m, s).utf8.dropLast(1 + m.count % 5)) },
+        { c, m, s in c.body = Array(object(m, s).utf8) + [0xFF] },
+        { c, m, s in c.body = [0xEF, 0xBB, 0xBF] + Array(object(m, s).utf8) },
+        { c, _, _ in c.body = [] },
+        { c, _, _ in c.contentType = nil },
+        { c, _, _ in c.contentType = "text/plain" },
+        { c, _, _ in c.contentType = "application/xml; charset=utf-8" },
+        { c, _, _ in c.transactionID = nil },
+        { c, _, _ in c.transactionID = "1234" },
+        { c, _, _ in c.transactionID = UUID().uuidString + "0" },
+        { c, _, _ in c.transactionID = "\u{1F600}" },
+    ]
+
+    static let caseCount = 4_000
+
+    // Shrinking is off: a case is built from its seed, so a "smaller" seed is just another case.
+    @Test(.shrinking(false))
+    func generatedRequestsNeverFailTheServiceAndOnlyValidOnesWrite() async throws {
+        try await withTemporaryDatabase { path in
+            try await buildApplication(TestArguments(databasePath: path)).test(.router) { client in
+                let database = try DatabaseQueue(path: path)
+                var written = 0
+                await propertyCheck(count: Self.caseCount, input: Gen.uint64()) { seed in
+                    let request = Self.make(seed: seed)
+                    var headers = HTTPFields()
+                    if let contentType = request.contentType { headers[.contentType] = contentType }
+                    if let id = request.transactionID { headers[HTTPField.Name("Transaction-Id")!] = id }
+                    let response = try await client.executeRequest(
+                        uri: "/amount", method: .post, headers: headers, body: ByteBuffer(bytes: request.body))
+                    #expect(response.status.code < 500, "\(request)")
+                    switch request.expectation {
+                    case .accepted:
+                        #expect(response.status == .ok, "\(request) → \(String(buffer: response.body))")
+                        if response.status == .ok { written += 1 }
+                    case .refused:
+                        #expect((400..<500).contains(response.status.code), "\(request)")
+                        #expect(response.headers[.contentType] == "application/problem+json")
+                    case .tooLarge:
+                        #expect(response.status == .contentTooLarge, "\(request)")
+                    }
+                    let stored = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM transactions")! }
+                    #expect(stored == written, "\(request)")
+                }
+                #expect(written > Self.caseCount / 5)
+                let report = try ConsistencyCheck.run(path: path)
+                #expect(report.isConsistent)
+            }
+        }
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64), so that a case is a pure function of its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
