@@ -42,6 +42,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // Compiled into the binary (PackageResources.openapi_yaml), so the served document is always the
+            // one the binary was built with, and no resource bundle has to travel with it.
+            resources: [.embedInCode("HTTP/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

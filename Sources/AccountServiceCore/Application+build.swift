@@ -37,6 +37,7 @@ func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
     router.add(middleware: ProblemMiddleware())
     let routes = RouteTable(router: router)
     routes.on("/ping", method: .get) { _, _ in HTTPResponse.Status.ok }
+    routes.on("/openapi.yaml", method: .get) { _, _ in OpenAPIDocument() }
     TransactionController(ledger: ledger).addRoutes(to: routes)
     AccountController(ledger: ledger).addRoutes(to: routes)
     router.add(middleware: routes.methodNotAllowedMiddleware())

@@ -41,6 +41,19 @@ import Testing
         }
     }
 
+    @Test func theOpenAPIDocumentIsServedAndNamesEveryRoute() async throws {
+        try await withApp { client async throws in
+            let response = try await client.get("/openapi.yaml")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/yaml")
+            let document = String(buffer: response.body)
+            #expect(document.hasPrefix("openapi: 3."))
+            for path in ["/ping:", "/amount:", "/transaction/{transaction_id}:", "/balance/{account_id}:", "/max_transaction_volume:", "/openapi.yaml:"] {
+                #expect(document.contains("\n  \(path)\n"), "\(path)")
+            }
+        }
+    }
+
     @Test func notFoundAccountAndTransactionAreProblems() async throws {
         try await withApp { client async throws in
             let missing = try await client.get("/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1").problem(.notFound)
