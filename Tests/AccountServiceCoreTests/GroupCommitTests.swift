@@ -35,14 +35,15 @@ import Testing
 
     struct InjectedCommitFailure: Error {}
 
-    /// Holds the first commit open, queues `postings` behind it, then lets everything commit.
+    /// Holds the first commit open, queues `postings` behind it, runs `beforeRelease`, then lets everything commit.
     func postBehindAHeldCommit(
-        _ postings: [Transaction], store: GatedStore, ledger: Ledger
+        _ postings: [Transaction], store: GatedStore, ledger: Ledger, beforeRelease: () -> Void = {}
     ) async throws -> [Result<PostingOutcome, any Error>] {
         let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)) }
         while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
         let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
         while ledger.groupCommit.pendingCount < postings.count { await Task.yield() }
+        beforeRelease()
         store.opener.finish()
         _ = try await first.value
         var results: [Result<PostingOutcome, any Error>] = []
@@ -119,15 +120,11 @@ import Testing
                 let account = AccountID(UUID())
                 let postings = (1...20).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
                 // The held first commit succeeds; the batch behind it fails as a whole.
-                let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)) }
-                while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
-                let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
-                while ledger.groupCommit.pendingCount < postings.count { await Task.yield() }
-                store.failNextCommit.withLock { $0 = true }
-                store.opener.finish()
-                _ = try await first.value
-                for task in tasks {
-                    await #expect(throws: InjectedCommitFailure.self) { try await task.value }
+                let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger) {
+                    store.failNextCommit.withLock { $0 = true }
+                }
+                for result in results {
+                    #expect(throws: InjectedCommitFailure.self) { try result.get() }
                 }
                 #expect(try await ledger.store.balance(of: account) == nil)
                 for posting in postings {

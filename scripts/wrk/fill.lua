@@ -3,13 +3,7 @@
 -- of them are acknowledged it stops and writes done-directory/t (wrk itself runs until its duration or SIGINT,
 -- so scripts/bench interrupts it when every thread is done). While its last POSTs are in flight a thread sends
 -- GET /ping, whose empty body tells its response from a POST's.
-dofile("ids.lua")
-local threads = {}
-
-function setup(thread)
-    thread:set("thread_index", #threads)
-    table.insert(threads, thread)
-end
+dofile("common.lua")
 
 function init(args)
     local first, count, thread_count = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])

@@ -1,17 +1,10 @@
 -- wrk script: POST /amount with a new Transaction-Id every request, over the benchmark's 10,000 accounts.
 -- Ids come from a random per-thread prefix and a counter, so they never collide with the fill or another run.
 -- Account 0 is left alone, so that the fill's count for it can still be checked exactly afterwards.
-dofile("ids.lua")
-local threads = {}
-
-function setup(thread)
-    thread:set("thread_index", #threads)
-    table.insert(threads, thread)
-end
+dofile("common.lua")
 
 function init(args)
-    math.randomseed(os.time() * 100 + thread_index)
-    prefix = string.format("b%07x-%04x", math.random(0, 0xfffffff), thread_index)
+    prefix = unique_prefix("b")
     counter = 0
 end
 

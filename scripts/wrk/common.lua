@@ -1,0 +1,47 @@
+-- What every benchmark script shares (loaded with dofile; wrk runs with scripts/wrk as its working directory).
+-- Accounts 0..9999 and fill transactions 0..n-1 map to fixed UUIDs, so the fill can be read back; 1% of
+-- transactions go to account 0, so that one account has the most and max volume has one winner.
+ACCOUNTS = 10000
+
+function account_id(n)
+    return string.format("acc00000-0000-4000-8000-%012x", n)
+end
+
+function fill_transaction_id(n)
+    return string.format("7a000000-0000-4000-8000-%012x", n)
+end
+
+function fill_account(n)
+    if n % 100 == 0 then return 0 end
+    return 1 + n % (ACCOUNTS - 1)
+end
+
+function post_request(id, account, amount)
+    return wrk.format("POST", "/amount", { ["Content-Type"] = "application/json", ["Transaction-Id"] = id },
+        string.format('{"account_id":"%s","amount":%d}', account_id(account), amount))
+end
+
+-- Numbers the threads: each one's thread_index (0, 1, ...) is set before its init().
+local threads = {}
+
+function setup(thread)
+    thread:set("thread_index", #threads)
+    table.insert(threads, thread)
+end
+
+-- A prefix for new Transaction-Ids that no other thread, run or fill uses: a letter, random digits, the thread.
+function unique_prefix(letter)
+    math.randomseed(os.time() * 100 + thread_index)
+    return string.format("%s%07x-%04x", letter, math.random(0, 0xfffffff), thread_index)
+end
+
+-- A function that cycles through requests formatted once in init(), so the client spends as little per
+-- request as on wrk's own static request (it shares the machine's cores with the server). A script's
+-- request() must still be a global function when the script loads: that is how wrk tells it is dynamic.
+function cycling(requests)
+    local counter = 0
+    return function()
+        counter = counter % #requests + 1
+        return requests[counter]
+    end
+end
