@@ -6,6 +6,7 @@ function init(args)
     filled = tonumber(args[1])
     prefix = unique_prefix("c")
     counter = 0
+    posts = 0
 end
 
 function request()
@@ -15,7 +16,9 @@ function request()
         return wrk.format("GET", "/balance/" .. account_id(counter % ACCOUNTS))
     elseif slot < 16 then
         -- The fill's spread of accounts, 1% to account 0, keeps max volume at one account however long it runs.
-        return post_request(string.format("%s-4000-8000-%012x", prefix, counter), fill_account(counter), counter % 201 - 100)
+        -- It counts POSTs alone: counter itself is never a multiple of 100 on a POST slot.
+        posts = posts + 1
+        return post_request(string.format("%s-4000-8000-%012x", prefix, posts), fill_account(posts), posts % 201 - 100)
     elseif slot < 19 then
         return wrk.format("GET", "/transaction/" .. fill_transaction_id(math.random(0, filled - 1)))
     end
