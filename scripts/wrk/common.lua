@@ -35,13 +35,14 @@ function unique_prefix(letter)
     return string.format("%s%07x-%04x", letter, math.random(0, 0xfffffff), thread_index)
 end
 
--- A function that cycles through requests formatted once in init(), so the client spends as little per
--- request as on wrk's own static request (it shares the machine's cores with the server). A script's
--- request() must still be a global function when the script loads: that is how wrk tells it is dynamic.
-function cycling(requests)
-    local counter = 0
-    return function()
-        counter = counter % #requests + 1
-        return requests[counter]
-    end
+-- Requests formatted once, in init(), and sent in turn, so that the client spends as little per request as on
+-- wrk's own static request (it shares the machine's cores with the server). A script that fills `requests`
+-- needs no request() of its own; the others define theirs, which replaces this one. It is defined here, when
+-- the script loads, because that is when wrk looks for it to tell a dynamic script.
+requests = {}
+local sent = 0
+
+function request()
+    sent = sent % #requests + 1
+    return requests[sent]
 end

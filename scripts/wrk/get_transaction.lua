@@ -1,18 +1,10 @@
 -- wrk script: GET /transaction of 10,000 fill transactions spread over the whole fill (argument: its size).
 dofile("common.lua")
-local next_request
 
 function init(args)
     local filled = tonumber(args[1])
-    local requests = {}
     math.randomseed(filled)
     for i = 1, 10000 do
         requests[i] = wrk.format("GET", "/transaction/" .. fill_transaction_id(math.random(0, filled - 1)))
     end
-    next_request = cycling(requests)
-end
-
--- Defined here, not in init(): wrk looks for a request function when it loads the script.
-function request()
-    return next_request()
 end
