@@ -35,6 +35,14 @@ import Testing
 
     struct InjectedCommitFailure: Error {}
 
+    /// Runs `body` with a ledger on a fresh database behind a gated store, its group commit running.
+    func withGatedLedger(_ body: @escaping @Sendable (GatedStore, Ledger) async throws -> Void) async throws {
+        try await withTemporaryDatabase { path in
+            let store = try GatedStore(path: path)
+            try await withLedger(store: store) { ledger, _ async throws in try await body(store, ledger) }
+        }
+    }
+
     /// Holds the first commit open, queues `postings` behind it, runs `beforeRelease`, then lets everything commit.
     func postBehindAHeldCommit(
         _ postings: [Transaction], store: GatedStore, ledger: Ledger, beforeRelease: () -> Void = {}
@@ -52,84 +60,72 @@ import Testing
     }
 
     @Test func postingsThatArriveDuringACommitShareTheNextOne() async throws {
-        try await withTemporaryDatabase { path in
-            let store = try GatedStore(path: path)
-            try await withLedger(store: store) { ledger, _ async throws in
-                let account = AccountID(UUID())
-                let postings = (1...300).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
-                let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
-                #expect(results.allSatisfy { (try? $0.get()) != nil })
-                #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
-                #expect(try await ledger.balance(of: account) == (1...300).reduce(0, +))
-            }
+        try await withGatedLedger { store, ledger async throws in
+            let account = AccountID(UUID())
+            let postings = (1...300).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
+            let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
+            #expect(try await ledger.balance(of: account) == (1...300).reduce(0, +))
         }
     }
 
     @Test func refusalsInABatchLeaveTheirBatchMatesAlone() async throws {
-        try await withTemporaryDatabase { path in
-            let store = try GatedStore(path: path)
-            try await withLedger(store: store) { ledger, _ async throws in
-                let account = AccountID(UUID())
-                let shared = TransactionID(UUID())
-                let postings = [
-                    Transaction(id: TransactionID(UUID()), accountID: account, amount: .max - 10),
-                    Transaction(id: TransactionID(UUID()), accountID: account, amount: 11),  // overflow: refused
-                    Transaction(id: shared, accountID: account, amount: 5),
-                    Transaction(id: shared, accountID: account, amount: 5),  // same id in the same batch: a replay
-                    Transaction(id: shared, accountID: account, amount: 6),  // same id, another amount: refused
-                    Transaction(id: TransactionID(UUID()), accountID: account, amount: -20),
-                ]
-                let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
-                #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
-                #expect(try results[0].get() == .created(postings[0]))
-                #expect(throws: LedgerError.balanceOutOfRange(postings[1])) { try results[1].get() }
-                #expect(try results[2].get() == .created(postings[2]))
-                #expect(try results[3].get() == .replayed(postings[2]))
-                #expect(throws: LedgerError.idempotencyConflict(requested: postings[4], recorded: postings[2])) { try results[4].get() }
-                #expect(try results[5].get() == .created(postings[5]))
-                #expect(try await ledger.balance(of: account) == .max - 10 + 5 - 20)
-                #expect(try await ledger.transactionVolume().maxVolume == 3)
-            }
+        try await withGatedLedger { store, ledger async throws in
+            let account = AccountID(UUID())
+            let shared = TransactionID(UUID())
+            let postings = [
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: .max - 10),
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: 11),  // overflow: refused
+                Transaction(id: shared, accountID: account, amount: 5),
+                Transaction(id: shared, accountID: account, amount: 5),  // same id in the same batch: a replay
+                Transaction(id: shared, accountID: account, amount: 6),  // same id, another amount: refused
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: -20),
+            ]
+            let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
+            #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
+            #expect(try results[0].get() == .created(postings[0]))
+            #expect(throws: LedgerError.balanceOutOfRange(postings[1])) { try results[1].get() }
+            #expect(try results[2].get() == .created(postings[2]))
+            #expect(try results[3].get() == .replayed(postings[2]))
+            #expect(throws: LedgerError.idempotencyConflict(requested: postings[4], recorded: postings[2])) { try results[4].get() }
+            #expect(try results[5].get() == .created(postings[5]))
+            #expect(try await ledger.balance(of: account) == .max - 10 + 5 - 20)
+            #expect(try await ledger.transactionVolume().maxVolume == 3)
         }
     }
 
     @Test func aFailedCommitFailsItsWholeBatchAndWritesNothing() async throws {
-        try await withTemporaryDatabase { path in
-            let store = try GatedStore(path: path)
+        try await withGatedLedger { store, ledger async throws in
             store.failNextCommit.withLock { $0 = true }  // the held first commit fails
-            try await withLedger(store: store) { ledger, _ async throws in
-                let account = AccountID(UUID())
-                let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)) }
-                while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
-                store.opener.finish()
-                await #expect(throws: InjectedCommitFailure.self) { try await first.value }
-                #expect(try await ledger.store.balance(of: account) == nil)
+            let account = AccountID(UUID())
+            let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)) }
+            while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
+            store.opener.finish()
+            await #expect(throws: InjectedCommitFailure.self) { try await first.value }
+            #expect(try await ledger.store.balance(of: account) == nil)
 
-                // The next batch commits normally.
-                let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 2)
-                #expect(try await ledger.post(posting) == .created(posting))
-                #expect(try await ledger.balance(of: account) == 2)
-            }
+            // The next batch commits normally.
+            let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 2)
+            #expect(try await ledger.post(posting) == .created(posting))
+            #expect(try await ledger.balance(of: account) == 2)
         }
     }
 
     @Test func aBatchOfFailedCommitFailsEveryPosting() async throws {
-        try await withTemporaryDatabase { path in
-            let store = try GatedStore(path: path)
-            try await withLedger(store: store) { ledger, _ async throws in
-                let account = AccountID(UUID())
-                let postings = (1...20).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
-                // The held first commit succeeds; the batch behind it fails as a whole.
-                let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger) {
-                    store.failNextCommit.withLock { $0 = true }
-                }
-                for result in results {
-                    #expect(throws: InjectedCommitFailure.self) { try result.get() }
-                }
-                #expect(try await ledger.store.balance(of: account) == nil)
-                for posting in postings {
-                    #expect(try await ledger.store.transaction(posting.id) == nil)
-                }
+        try await withGatedLedger { store, ledger async throws in
+            let account = AccountID(UUID())
+            let postings = (1...20).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
+            // The held first commit succeeds; the batch behind it fails as a whole.
+            let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger) {
+                store.failNextCommit.withLock { $0 = true }
+            }
+            for result in results {
+                #expect(throws: InjectedCommitFailure.self) { try result.get() }
+            }
+            #expect(try await ledger.store.balance(of: account) == nil)
+            for posting in postings {
+                #expect(try await ledger.store.transaction(posting.id) == nil)
             }
         }
     }
