@@ -1,7 +1,9 @@
 import AccountServiceCore
 import ArgumentParser
+import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// `account-service`: serves the Account Management API over HTTP, on an SQLite database, until SIGINT or
 /// SIGTERM; then it finishes the requests in flight and closes the database.
@@ -17,22 +19,80 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     @Option(help: "The address to listen on.")
     var hostname = "127.0.0.1"
 
-    @Option(help: "The port to listen on.")
+    @Option(help: "The port to listen on (0: any free port).")
     var port = 8080
 
     @Option(name: .customLong("database"), help: "The SQLite database file; created and migrated when missing.")
     var databasePath = "accounts.sqlite"
 
-    @Option(help: "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine.")
+    @Option(
+        help:
+            "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine."
+    )
     var durability: Durability = .full
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level?
 
+    func validate() throws {
+        guard (0...65535).contains(port) else {
+            throw ValidationError("--port \(port) is not a port number (0 to 65535).")
+        }
+    }
+
     func run() async throws {
         let app = try await buildApplication(self)
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch let error as IOError {
+            throw ListenError(address: "\(hostname):\(port)", cause: error.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)")
+        } catch let error as SocketAddressError.UnknownHost {
+            throw ListenError(address: "\(hostname):\(port)", cause: "\(error)")
+        }
     }
+
+    /// Runs the command; every failure (a bad option, a database that cannot be opened, a port in use) is one
+    /// line on standard error that names the thing and the cause, and a non-zero exit status.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let status = exitCode(for: error)
+            // --help and the like print their text and succeed; ExitCode carries a status, already explained.
+            if status == .success || error is ExitCode { exit(withError: error) }
+            FileHandle.standardError.write(Data("account-service: \(oneLine(message(for: error)))\n".utf8))
+            Foundation.exit(status.rawValue)
+        }
+    }
+}
+
+/// A message on one line: ArgumentParser lists the valid values of a long enumeration one per line
+/// ("…one of the following:\n  - trace\n  - debug…"), which becomes "…one of the following: trace, debug…".
+func oneLine(_ message: String) -> String {
+    var text = ""
+    var inList = false
+    for line in message.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        if line.hasPrefix("- ") {
+            text += (inList ? ", " : " ") + line.dropFirst(2)
+            inList = true
+        } else {
+            text += text.isEmpty ? line : " " + line
+            inList = false
+        }
+    }
+    return text
+}
+
+/// The server could not listen on its address.
+struct ListenError: Error, CustomStringConvertible {
+    let address: String
+    let cause: String
+    var description: String { "cannot listen on \(address): \(cause)" }
 }
 
 /// `account-service check`: verifies a database without changing it; exits 1 when anything disagrees.
@@ -53,8 +113,9 @@ struct Check: ParsableCommand {
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
         let summary = "\(report.accounts) accounts, \(report.transactions) transactions"
         guard report.isConsistent else {
-            print("INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
-                + "\(report.integrityErrors.count) integrity errors")
+            print(
+                "INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
+                    + "\(report.integrityErrors.count) integrity errors")
             throw ExitCode.failure
         }
         print("consistent: \(summary); every balance and count matches its transactions; integrity ok")

@@ -1,7 +1,5 @@
 import GRDB
-import HTTPTypes
 import Hummingbird
-import NIOCore
 import Logging
 
 /// What the application is built from; the command line provides it, and so do the tests.
@@ -25,21 +23,20 @@ public func buildApplication(_ arguments: some AppArguments) async throws -> som
         router: buildRouter(ledger: ledger),
         configuration: .init(address: .hostname(arguments.hostname, port: arguments.port), serverName: nil),
         // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
-        // the server finishes its requests, then the group commit its postings, then the database closes.
-        services: [DatabaseCloser(pool: pool, logger: logger), ledger.groupCommit],
+        // the server finishes its requests, then the ledger commits what is queued, then the database closes.
+        services: [DatabaseCloser(pool: pool, logger: logger), ledger],
         logger: logger
     )
 }
 
 /// The routes of the Account Management API.
-func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
-    let router = Router(options: .autoGenerateHeadEndpoints)
+func buildRouter(ledger: Ledger) -> Router<ServiceRequestContext> {
+    let router = Router(context: ServiceRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: ProblemMiddleware())
-    let routes = RouteTable(router: router)
-    routes.on("/ping", method: .get) { _, _ in HTTPResponse.Status.ok }
-    routes.on("/openapi.yaml", method: .get) { _, _ in OpenAPIDocument() }
-    TransactionController(ledger: ledger).addRoutes(to: routes)
-    AccountController(ledger: ledger).addRoutes(to: routes)
-    router.add(middleware: routes.methodNotAllowedMiddleware())
+    router.get("/ping") { _, _ in HTTPResponse.Status.ok }
+    router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
+    TransactionController(ledger: ledger).addRoutes(to: router)
+    AccountController(ledger: ledger).addRoutes(to: router)
+    router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))
     return router
 }

@@ -5,7 +5,7 @@ import Testing
 @testable import AccountServiceCore
 
 /// No update is lost and no transaction applied twice, however many requests arrive at once.
-@Suite struct ConcurrencyTests {
+@Suite(.timeLimit(.minutes(1))) struct ConcurrencyTests {
     @Test func concurrentPostsOnOneAccountSumExactly() async throws {
         try await withApp(.ahc()) { client async throws in
             let account = newID()

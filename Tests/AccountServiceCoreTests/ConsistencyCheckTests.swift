@@ -5,7 +5,7 @@ import Testing
 @testable import AccountServiceCore
 
 /// `account-service check`: it passes on what the service writes and names every account that disagrees.
-@Suite struct ConsistencyCheckTests {
+@Suite(.timeLimit(.minutes(1))) struct ConsistencyCheckTests {
     let first = AccountID(UUID())
     let second = AccountID(UUID())
 
@@ -16,11 +16,8 @@ import Testing
         try await withTemporaryDatabase { path in
             do {
                 let pool = try LedgerDatabase.open(path: path)
-                try await SQLiteLedgerStore(pool: pool).write { writer in
-                    for (account, amount) in amounts {
-                        _ = try Ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: amount), with: writer)
-                    }
-                }
+                let postings = amounts.map { Transaction(id: TransactionID(UUID()), accountID: $0, amount: $1) }
+                _ = try await Ledger.commit(postings, to: SQLiteLedgerStore(pool: pool))
                 if let tamper {
                     try await pool.writeWithoutTransaction { db in
                         try db.execute(sql: "PRAGMA foreign_keys = OFF")

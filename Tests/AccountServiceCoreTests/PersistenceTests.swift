@@ -4,7 +4,7 @@ import HummingbirdTesting
 import Testing
 
 /// Everything accepted is still there, and still idempotent, after the service is stopped and started again.
-@Suite struct PersistenceTests {
+@Suite(.timeLimit(.minutes(1))) struct PersistenceTests {
     @Test func dataAndIdempotencySurviveARestart() async throws {
         try await withTemporaryDatabase { path in
             let account = newID()

@@ -3,7 +3,7 @@ import HummingbirdTesting
 import Testing
 
 /// The challenge's six public scenarios (API.md), run in order against one fresh database over real HTTP.
-@Suite struct PublicScenarioTests {
+@Suite(.timeLimit(.minutes(1))) struct PublicScenarioTests {
     @Test func theSixScenariosInOrder() async throws {
         try await withApp(.ahc()) { client async throws in
             // 1. Create, read, balance.

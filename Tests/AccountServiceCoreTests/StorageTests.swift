@@ -5,7 +5,7 @@ import Testing
 @testable import AccountServiceCore
 
 /// The schema and the connection settings that the service's promises rest on.
-@Suite struct StorageTests {
+@Suite(.timeLimit(.minutes(1))) struct StorageTests {
     @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
     func writerUsesWALAndTheRequestedSynchronousMode(_ durability: Durability, _ expected: Int) async throws {
         try await withTemporaryDatabase { path in
@@ -27,9 +27,8 @@ import Testing
             let account = AccountID(UUID())
             do {
                 let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
-                try await store.write { writer in
-                    _ = try Ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 3), with: writer)
-                }
+                _ = try await Ledger.commit(
+                    [Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)], to: store)
             }
             let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: account) == 3)
@@ -65,29 +64,40 @@ import Testing
     }
 
     /// Every GET is answered by index lookups whose cost does not grow with the number of rows: no table
-    /// scan and no temporary sort in any plan.
-    @Test(arguments: [
-        "SELECT balance FROM accounts WHERE id = ?",
-        "SELECT id, account_id, amount FROM transactions WHERE id = ?",
-        """
-        SELECT id, transaction_count FROM accounts
-        WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
-        ORDER BY id
-        """,
-    ])
+    /// scan and no temporary sort in the plan of any statement the store runs for a GET.
+    @Test(arguments: SQLiteLedgerStore.SQL.reads)
     func readQueriesAreIndexLookups(_ sql: String) async throws {
         try await withTemporaryDatabase { path in
             let pool = try LedgerDatabase.open(path: path)
             let plan = try await pool.read { db in
                 try Row.fetchAll(
-                    db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: sql.contains("?") ? [Data(count: 16)] : [])
-                    .map { $0["detail"] as String }
+                    db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: sql.contains("?") ? [Data(count: 16)] : []
+                ).map { $0["detail"] as String }
             }
             #expect(!plan.isEmpty)
             for step in plan {
                 #expect(step.hasPrefix("SEARCH") || step.hasPrefix("SCALAR SUBQUERY"), "\(plan)")
                 #expect(!step.contains("TEMP B-TREE"), "\(plan)")
             }
+        }
+    }
+
+    /// A commit whose snapshot no longer holds (a balance changed behind the rules' back) is refused whole.
+    @Test func aCommitOnAStaleBalanceWritesNothing() async throws {
+        try await withTemporaryDatabase { path in
+            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            let account = AccountID(UUID())
+            _ = try await Ledger.commit([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)], to: store)
+            let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
+            await #expect(throws: SQLiteLedgerStore.ConcurrentModification.self) {
+                _ = try await store.commit([posting]) { snapshot in
+                    var stale = snapshot
+                    stale.balances[account] = 4
+                    return Ledger.plan([posting], on: stale)
+                }
+            }
+            #expect(try await store.balance(of: account) == 5)
+            #expect(try await store.transaction(posting.id) == nil)
         }
     }
 }

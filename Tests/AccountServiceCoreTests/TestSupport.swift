@@ -25,7 +25,7 @@ func withTemporaryDatabase<T>(_ body: (_ path: String) async throws -> T) async 
     return try await body(directory.appendingPathComponent("accounts.sqlite").path)
 }
 
-/// Runs `body` with a ledger on a fresh database (or on `store` when given), its group commit running as the
+/// Runs `body` with a ledger on a fresh database (or on `store` when given), its writer loop running as the
 /// application runs it.
 func withLedger(
     store: (any LedgerStore)? = nil,
@@ -34,7 +34,7 @@ func withLedger(
     try await withTemporaryDatabase { path in
         let ledger = Ledger(store: try store ?? SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await ledger.groupCommit.run() }
+            group.addTask { await ledger.run() }
             defer { group.cancelAll() }
             try await body(ledger, path)
         }
@@ -77,10 +77,16 @@ extension TestClientProtocol {
         try await executeRequest(uri: uri, method: .get, headers: [:], body: nil)
     }
 
-    func balance(_ accountID: String) async throws -> Int64? {
+    /// The account's balance; fails the test unless the answer is 200.
+    func balance(_ accountID: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int64 {
         let response = try await get("/balance/\(accountID)")
-        guard response.status == .ok else { return nil }
+        try #require(response.status == .ok, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
         return try response.decode(BalanceBody.self).balance
+    }
+
+    /// Checks that the account does not exist: 404 with a problem body (a 500 is not "nothing was written").
+    func expectNoAccount(_ accountID: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await get("/balance/\(accountID)").problem(.notFound, sourceLocation: sourceLocation)
     }
 
     func transactionVolume() async throws -> VolumeBody {

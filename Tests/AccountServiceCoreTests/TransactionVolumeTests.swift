@@ -2,7 +2,7 @@ import HummingbirdTesting
 import Testing
 
 /// maxVolume counts accepted transactions per account: zero amounts count, replays and refusals do not.
-@Suite struct TransactionVolumeTests {
+@Suite(.timeLimit(.minutes(1))) struct TransactionVolumeTests {
     @Test func emptyDatabase() async throws {
         try await withApp { client async throws in
             let volume = try await client.transactionVolume()

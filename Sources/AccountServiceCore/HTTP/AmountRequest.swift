@@ -24,7 +24,7 @@ struct AmountRequest {
         guard let header = request.headers[.transactionID] else {
             throw Problem.badRequest("The Transaction-Id header is required: a UUID that names this transaction.")
         }
-        guard let id = TransactionID(header) else {
+        guard let id = TransactionID(parsing: header) else {
             throw Problem.badRequest("The Transaction-Id header \(Problem.quoted(header)) is not a UUID.")
         }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > Self.maximumBodySize {
@@ -80,7 +80,7 @@ struct AmountRequest {
             return .failure(.badRequest("account_id must be a string holding a UUID."))
         }
         let text = try reader.readString()
-        guard let accountID = AccountID(text) else {
+        guard let accountID = AccountID(parsing: text) else {
             return .failure(.badRequest("account_id \(Problem.quoted(text)) is not a UUID."))
         }
         return .success(accountID)

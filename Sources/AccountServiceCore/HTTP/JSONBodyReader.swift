@@ -4,6 +4,9 @@
 /// handing each member's name to the caller, which reads the values it knows and skips the others. It keeps
 /// number literals as text, so an integer is read exactly and `7.0` is not mistaken for `7`. Nesting is
 /// bounded, so no body can exhaust the stack.
+///
+/// Hand-written because Foundation's `JSONDecoder` accepts what the API refuses: `7.0` and `1e2` as integers,
+/// and duplicate members.
 struct JSONBodyReader {
     struct SyntaxError: Error {
         let reason: String

@@ -1,9 +1,9 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// An error response with an RFC 9457 problem body (`application/problem+json`).
+/// An error response with an RFC 9457 problem body (`application/problem+json`). Hummingbird's own `HTTPError`
+/// body is `{"error": {"message": …}}`, which is not one, hence this type.
 ///
 /// Every error the service answers is one of these: handlers and validation throw them, and
 /// ``ProblemMiddleware`` turns every other error into one, in one place.
@@ -35,12 +35,14 @@ public struct Problem: HTTPResponseError, Equatable {
         text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))…'"
     }
 
+    /// Written by the same JSON encoder as every success body (the context's `responseEncoder`).
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try Self.encoder.encode(Body(type: type, title: title, status: status.code, detail: detail))
-        var headers = self.headers
-        headers[.contentType] = "application/problem+json"
-        headers[.contentLength] = String(body.count)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var response = try context.responseEncoder.encode(
+            Body(type: type, title: title, status: Int(status.code), detail: detail), from: request, context: context)
+        response.status = status
+        response.headers[.contentType] = "application/problem+json"
+        for field in headers { response.headers.append(field) }
+        return response
     }
 
     private struct Body: Encodable {
@@ -49,12 +51,6 @@ public struct Problem: HTTPResponseError, Equatable {
         let status: Int
         let detail: String
     }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
 }
 
 extension Problem {
@@ -78,6 +74,8 @@ extension Problem {
             self.init(status: .notFound, detail: "Account \(account) has no transactions.")
         case .transactionNotFound(let id):
             self.init(status: .notFound, detail: "No transaction has id \(id).")
+        case .unavailable:
+            self.init(status: .serviceUnavailable, detail: "The service is shutting down; retry the request.")
         }
     }
 }

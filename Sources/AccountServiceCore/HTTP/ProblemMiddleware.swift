@@ -20,8 +20,6 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case let error as LedgerError:
             return Problem(error)
-        case is LedgerUnavailable:
-            return Problem(status: .serviceUnavailable, detail: "The service is shutting down; retry the request.")
         case let error as HTTPError where error.status == .notFound:
             return Problem(status: .notFound, detail: "There is no resource at this path.")
         case let error as any HTTPResponseError where error.status.kind == .clientError:

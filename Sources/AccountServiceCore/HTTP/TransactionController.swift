@@ -1,14 +1,13 @@
 import HTTPTypes
 import Hummingbird
-import NIOCore
 
 /// POST /amount and GET /transaction/{transaction_id}.
 struct TransactionController<Context: RequestContext> {
     let ledger: Ledger
 
-    func addRoutes(to routes: RouteTable<Context>) {
-        routes.on("/amount", method: .post, use: post)
-        routes.on("/transaction/{transaction_id}", method: .get, use: get)
+    func addRoutes(to router: Router<Context>) {
+        router.post("/amount", use: post)
+        router.get("/transaction/{transaction_id}", use: get)
     }
 
     /// Answers 200 with the transaction whether it is new or a replay; a replay carries `Idempotent-Replayed: true`.
@@ -18,12 +17,12 @@ struct TransactionController<Context: RequestContext> {
         if case .replayed = outcome {
             headers[.idempotentReplayed] = "true"
         }
-        return EditedResponse(headers: headers, response: TransactionResponse(transaction: outcome.transaction))
+        return EditedResponse(headers: headers, response: TransactionResponse(outcome.transaction))
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> TransactionResponse {
-        let id = try context.parameters.identifier("transaction_id", as: TransactionID.init)
-        return TransactionResponse(transaction: try await ledger.transaction(id))
+        let id = try context.parameters.identifier("transaction_id", as: TransactionID.self)
+        return TransactionResponse(try await ledger.transaction(id))
     }
 }
 

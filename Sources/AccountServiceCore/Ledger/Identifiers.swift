@@ -6,14 +6,8 @@ public struct Identifier<Kind>: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ uuid: UUID) { self.uuid = uuid }
 
-    /// Parses a UUID in its 36-character textual form, in either case.
-    public init?(_ text: some StringProtocol) {
-        guard let uuid = UUID(canonicalText: text) else { return nil }
-        self.uuid = uuid
-    }
-
     /// The lower-case canonical form, as every response shows it.
-    public var description: String { uuid.canonicalText }
+    public var description: String { uuid.uuidString.lowercased() }
 }
 
 public enum AccountKind {}
@@ -24,68 +18,3 @@ public typealias AccountID = Identifier<AccountKind>
 
 /// Identifies a transaction. Chosen by the client (the `Transaction-Id` header), it is also the idempotency key.
 public typealias TransactionID = Identifier<TransactionKind>
-
-extension UUID {
-    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (RFC 9562 §4), hex digits in either case; nothing else.
-    ///
-    /// Foundation's parser is not used because its accepted forms differ between platforms; this one is exact.
-    init?(canonicalText text: some StringProtocol) {
-        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let parsed: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
-            Self.parse(utf8, into: &bytes)
-        }
-        guard parsed ?? Self.parse(Array(text.utf8), into: &bytes) else { return nil }
-        self.init(uuid: bytes)
-    }
-
-    private static func parse(_ utf8: some RandomAccessCollection<UInt8>, into bytes: inout uuid_t) -> Bool {
-        guard utf8.count == 36 else { return false }
-        return withUnsafeMutableBytes(of: &bytes) { out in
-            var index = utf8.startIndex
-            for position in 0..<16 {
-                if position == 4 || position == 6 || position == 8 || position == 10 {
-                    guard utf8[index] == UInt8(ascii: "-") else { return false }
-                    index = utf8.index(after: index)
-                }
-                guard let high = utf8[index].hexDigitValue, let low = utf8[utf8.index(after: index)].hexDigitValue else {
-                    return false
-                }
-                out[position] = high << 4 | low
-                index = utf8.index(index, offsetBy: 2)
-            }
-            return true
-        }
-    }
-
-    /// The lower-case 36-character form.
-    var canonicalText: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return withUnsafeBytes(of: uuid) { raw in
-            String(unsafeUninitializedCapacity: 36) { out in
-                var index = 0
-                for position in 0..<16 {
-                    if position == 4 || position == 6 || position == 8 || position == 10 {
-                        out[index] = UInt8(ascii: "-")
-                        index += 1
-                    }
-                    out[index] = digits[Int(raw[position] >> 4)]
-                    out[index + 1] = digits[Int(raw[position] & 0x0F)]
-                    index += 2
-                }
-                return 36
-            }
-        }
-    }
-}
-
-extension UInt8 {
-    /// The value of this ASCII hexadecimal digit, in either case; nil for any other byte.
-    var hexDigitValue: UInt8? {
-        switch self {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): self &- UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): self &- UInt8(ascii: "a") &+ 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): self &- UInt8(ascii: "A") &+ 10
-        default: nil
-        }
-    }
-}

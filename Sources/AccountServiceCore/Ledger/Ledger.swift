@@ -1,38 +1,33 @@
-/// The ledger's rules: transactions are posted idempotently by id, balances stay exact, and accounts are
-/// created by their first accepted transaction. It knows nothing of HTTP or SQL.
-public struct Ledger: Sendable {
+import ServiceLifecycle
+
+/// The ledger: transactions are posted idempotently by id, balances stay exact, and accounts are created by
+/// their first accepted transaction. It knows nothing of HTTP or SQL.
+///
+/// Writes go one way: ``post(_:)`` queues a posting, and the ledger's writer loop (``run()``; the application
+/// runs the ledger as a `Service`) commits everything queued in one write transaction, decided by the rules
+/// in ``plan(_:on:)``. Postings that arrive while a commit is under way share the next one, so concurrent
+/// postings share one fsync; a lone posting commits at once, with no timer. Reads go straight to the store.
+public final class Ledger: Service, Sendable {
+    /// A bound on one write transaction, so that one commit never holds a very large batch.
+    static let maximumCommitSize = 1024
+
     let store: any LedgerStore
-    /// Commits postings; it must be running (the application runs it as a service) for `post` to return.
-    public let groupCommit: GroupCommit
+    let queue = CommitQueue()
 
     public init(store: any LedgerStore) {
         self.store = store
-        self.groupCommit = GroupCommit(store: store)
     }
 
     /// Posts a transaction once: a repeat with the same id, account and amount replays the recorded one.
-    /// It returns once the transaction is committed, in a write transaction it may share with concurrent postings.
+    /// It returns once the commit that holds the transaction is durable.
     /// - Throws: ``LedgerError/idempotencyConflict(requested:recorded:)`` when the id is recorded with another
     ///   account or amount, ``LedgerError/balanceOutOfRange(_:)`` when the balance would leave 64 bits,
-    ///   ``LedgerUnavailable`` once the ledger is shutting down.
+    ///   ``LedgerError/unavailable`` once the ledger is shutting down, or the store's error when the commit
+    ///   failed (then nothing of it was written).
     public func post(_ transaction: Transaction) async throws -> PostingOutcome {
-        try await groupCommit.post(transaction)
-    }
-
-    /// The rules of one posting, applied with the primitives of an open write transaction.
-    /// It writes nothing when it throws.
-    static func post(_ transaction: Transaction, with writer: any LedgerWriter) throws -> PostingOutcome {
-        if let recorded = try writer.transaction(transaction.id) {
-            guard recorded == transaction else {
-                throw LedgerError.idempotencyConflict(requested: transaction, recorded: recorded)
-            }
-            return .replayed(recorded)
-        }
-        guard try writer.apply(transaction.amount, to: transaction.accountID) else {
-            throw LedgerError.balanceOutOfRange(transaction)
-        }
-        try writer.record(transaction)
-        return .created(transaction)
+        try await withCheckedThrowingContinuation { continuation in
+            queue.enqueue(transaction, continuation)
+        }.get()
     }
 
     public func transaction(_ id: TransactionID) async throws -> Transaction {
@@ -47,5 +42,70 @@ public struct Ledger: Sendable {
 
     public func transactionVolume() async throws -> TransactionVolume {
         try await store.transactionVolume()
+    }
+
+    /// The writer loop: commits what is queued until graceful shutdown; then it refuses new postings, commits
+    /// what was accepted before, and returns.
+    public func run() async {
+        for await _ in queue.wakeUps.cancelOnGracefulShutdown() {
+            await commitQueued()
+        }
+        queue.stop()
+        await commitQueued()
+    }
+
+    private func commitQueued() async {
+        while case let batch = queue.take(upTo: Self.maximumCommitSize), !batch.isEmpty {
+            do {
+                let plan = try await Self.commit(batch.map(\.transaction), to: store)
+                for (waiting, outcome) in zip(batch, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
+            } catch {
+                for waiting in batch { waiting.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Commits `postings` to `store` in one write transaction, decided by the rules.
+    static func commit(_ postings: [Transaction], to store: any LedgerStore) async throws -> CommitPlan {
+        try await store.commit(postings) { snapshot in plan(postings, on: snapshot) }
+    }
+
+    /// The rules, applied to postings in order on what the store holds: a known id with the same account and
+    /// amount is a replay, with anything else a conflict; an amount that would take its account's balance out
+    /// of 64 bits is refused. A refused posting changes nothing, so it does not disturb the others, and a
+    /// posting sees the ones before it (the same id twice is a replay the second time).
+    static func plan(_ postings: [Transaction], on snapshot: LedgerSnapshot) -> CommitPlan {
+        var plan = CommitPlan()
+        plan.outcomes.reserveCapacity(postings.count)
+        var recorded = snapshot.recorded
+        var balances = snapshot.balances
+        var added: [AccountID: Int64] = [:]
+        var touched: [AccountID] = []
+        for posting in postings {
+            if let existing = recorded[posting.id] {
+                plan.outcomes.append(
+                    existing == posting
+                        ? .success(.replayed(existing))
+                        : .failure(.idempotencyConflict(requested: posting, recorded: existing)))
+                continue
+            }
+            let (balance, overflow) = (balances[posting.accountID] ?? 0).addingReportingOverflow(posting.amount)
+            guard !overflow else {
+                plan.outcomes.append(.failure(.balanceOutOfRange(posting)))
+                continue
+            }
+            balances[posting.accountID] = balance
+            recorded[posting.id] = posting
+            if added[posting.accountID, default: 0] == 0 { touched.append(posting.accountID) }
+            added[posting.accountID, default: 0] += 1
+            plan.created.append(posting)
+            plan.outcomes.append(.success(.created(posting)))
+        }
+        plan.accounts = touched.map { account in
+            AccountChange(
+                account: account, previousBalance: snapshot.balances[account], balance: balances[account]!,
+                addedTransactions: added[account]!)
+        }
+        return plan
     }
 }

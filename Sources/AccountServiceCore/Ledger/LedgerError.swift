@@ -6,4 +6,6 @@ public enum LedgerError: Error, Hashable, Sendable {
     case balanceOutOfRange(Transaction)
     case accountNotFound(AccountID)
     case transactionNotFound(TransactionID)
+    /// The ledger is shutting down and accepts no more postings; the request may be retried elsewhere or later.
+    case unavailable
 }

@@ -62,7 +62,7 @@ public struct ConsistencyCheck: Sendable {
             sums[account, default: (0, 0)].count += 1
             report.transactions += 1
         }
-        let accounts = try AccountRecord.fetchCursor(db, sql: "SELECT id, balance, transaction_count FROM accounts")
+        let accounts = try AccountRecord.fetchCursor(db)
         while let account = try accounts.next() {
             report.accounts += 1
             let (sum, count) = sums.removeValue(forKey: account.id) ?? (0, 0)

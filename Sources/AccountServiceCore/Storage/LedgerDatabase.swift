@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Logging
 import ServiceLifecycle
@@ -14,11 +15,24 @@ public enum Durability: String, Sendable, CaseIterable {
 
 /// Opens the SQLite database: a WAL-mode `DatabasePool` (one writer, concurrent readers) with the schema migrated.
 public enum LedgerDatabase {
+    /// - Throws: ``OpenError``, which names the file and says why it cannot be used.
     public static func open(path: String, durability: Durability = .full) throws -> DatabasePool {
+        do {
+            return try openPool(path: path, durability: durability)
+        } catch let error as DatabaseError {
+            throw OpenError(path: path, cause: OpenError.diagnose(path: path, error))
+        }
+    }
+
+    private static func openPool(path: String, durability: Durability) throws -> DatabasePool {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // Another process (a backup, the consistency check) may hold the write lock for a moment.
         configuration.busyMode = .timeout(5)
+        // Reads run synchronously on the calling thread (SQLiteLedgerStore.read); the threads that call are those
+        // of Swift's cooperative pool, one per core. Sized from the machine (GRDB's default is 5) with room for
+        // callers outside that pool, a request thread never waits for a reader connection.
+        configuration.maximumReaderCount = max(5, 2 * ProcessInfo.processInfo.activeProcessorCount)
         let pool = try DatabasePool(path: path, configuration: configuration)
         // DatabasePool sets synchronous=NORMAL on the writer when it enables WAL, after any prepareDatabase
         // hook has run, so the durability setting is applied here, on the one connection that commits.
@@ -27,6 +41,40 @@ public enum LedgerDatabase {
         }
         try Schema.migrator.migrate(pool)
         return pool
+    }
+
+    /// The database file cannot be used; says which file and why, in one line.
+    public struct OpenError: Error, CustomStringConvertible {
+        public let path: String
+        public let cause: String
+
+        public var description: String { "cannot open the database \(path): \(cause)" }
+
+        /// Says why SQLite could not open or migrate `path`, in terms of the file system where that is the cause.
+        static func diagnose(path: String, _ error: DatabaseError) -> String {
+            let url = URL(fileURLWithPath: path)
+            let folder = url.deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            switch error.resultCode {
+            case .SQLITE_NOTADB:
+                return "the file is not an SQLite database"
+            case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_PERM, .SQLITE_AUTH:
+                if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+                    return "the folder \(folder) does not exist"
+                } else if !isFolder.boolValue {
+                    return "\(folder) is not a folder"
+                } else if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+                    return "it is a folder, not a file"
+                } else if !FileManager.default.isWritableFile(atPath: folder) {
+                    return "the folder \(folder) is not writable (SQLite creates its -wal and -shm files beside the database)"
+                } else if FileManager.default.fileExists(atPath: path), !FileManager.default.isWritableFile(atPath: path) {
+                    return "the file is not writable"
+                }
+                return "SQLite: \(error.message ?? "\(error.resultCode)")"
+            default:
+                return "SQLite: \(error.message ?? "\(error.resultCode)")"
+            }
+        }
     }
 
     /// Copies the write-ahead log into the database file, then closes every connection, so that a cleanly
@@ -49,8 +97,16 @@ public struct DatabaseCloser: Service {
         self.logger = logger
     }
 
+    /// Closes the database on graceful shutdown, and says so; when the application fails instead (the group
+    /// cancels its services, for example when the port is in use), it closes it quietly, so that the failure
+    /// is the one thing the operator reads.
     public func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await gracefulShutdown()
+        } catch {
+            try LedgerDatabase.close(pool)
+            return
+        }
         try LedgerDatabase.close(pool)
         logger.info("Database closed", metadata: ["path": "\(pool.path)"])
     }

@@ -1,94 +1,120 @@
 import Foundation
 import GRDB
 
-/// The ledger's state in SQLite. Every balance change is arithmetic in SQL inside a write transaction, and
-/// SQLite has one writer at a time, so concurrent postings can never lose an update.
+/// The ledger's state in SQLite. A commit is one write transaction, and SQLite has one writer at a time, so
+/// the snapshot the rules decide on cannot change before the commit's changes are written: no update is lost.
 public struct SQLiteLedgerStore: LedgerStore {
+    /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads.
+    enum SQL {
+        static let transactionByID = "SELECT id, account_id, amount FROM transactions WHERE id = ?"
+        static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
+        /// One statement, two index probes: max() reads the last entry of accounts_by_transaction_count, and the
+        /// accounts with that count are the contiguous run of entries that follows the probe, in id order.
+        static let maxTransactionVolume = """
+            SELECT id, transaction_count FROM accounts
+            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+            ORDER BY id
+            """
+        static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
+        /// Applies only if the balance is still the one the rules decided on.
+        static let updateAccount = """
+            UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3
+            WHERE id = ?1 AND balance = ?4
+            """
+
+        /// Every statement that serves a GET.
+        static let reads = [transactionByID, balanceByID, maxTransactionVolume]
+    }
+
+    /// The database changed under a commit: a balance was not the one its snapshot held. Never expected; the
+    /// commit is rolled back.
+    struct ConcurrentModification: Error, CustomStringConvertible {
+        let account: AccountID
+        var description: String { "the balance of account \(account) changed during a commit" }
+    }
+
     let pool: DatabasePool
 
     public init(pool: DatabasePool) {
         self.pool = pool
     }
 
-    public func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
-        try await pool.write { db in try body(SQLiteLedgerWriter(db: db)) }
+    public func commit(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan {
+        try await pool.write { db in
+            let plan = decide(try Self.snapshot(for: postings, in: db))
+            try Self.write(plan, in: db)
+            return plan
+        }
+    }
+
+    private static func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
+        var snapshot = LedgerSnapshot()
+        var seenIDs = Set<TransactionID>()
+        var seenAccounts = Set<AccountID>()
+        let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
+        let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
+        for posting in postings {
+            if seenIDs.insert(posting.id).inserted,
+                let recorded = try TransactionRecord.fetchOne(transactionByID, arguments: [posting.id.uuid])
+            {
+                snapshot.recorded[posting.id] = recorded.transaction
+            }
+            if seenAccounts.insert(posting.accountID).inserted,
+                let balance = try Int64.fetchOne(balanceByID, arguments: [posting.accountID.uuid])
+            {
+                snapshot.balances[posting.accountID] = balance
+            }
+        }
+        return snapshot
+    }
+
+    /// Accounts first: a transaction's account must exist (a foreign key).
+    private static func write(_ plan: CommitPlan, in db: Database) throws {
+        for change in plan.accounts {
+            if let previous = change.previousBalance {
+                try db.cachedStatement(sql: SQL.updateAccount).execute(
+                    arguments: [change.account.uuid, change.balance, change.addedTransactions, previous])
+                guard db.changesCount == 1 else { throw ConcurrentModification(account: change.account) }
+            } else {
+                try db.cachedStatement(sql: SQL.insertAccount).execute(
+                    arguments: [change.account.uuid, change.balance, change.addedTransactions])
+            }
+        }
+        for transaction in plan.created {
+            try TransactionRecord(transaction).insert(db)
+        }
     }
 
     public func transaction(_ id: TransactionID) async throws -> Transaction? {
-        try read { db in try SQLiteLedgerWriter.transaction(id, in: db) }
+        try read { db in
+            try TransactionRecord.fetchOne(db.cachedStatement(sql: SQL.transactionByID), arguments: [id.uuid])?
+                .transaction
+        }
     }
 
     public func balance(of account: AccountID) async throws -> Int64? {
-        try read { db in
-            try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT balance FROM accounts WHERE id = ?"),
-                arguments: [account.uuid]
-            )
-        }
+        try read { db in try Int64.fetchOne(db.cachedStatement(sql: SQL.balanceByID), arguments: [account.uuid]) }
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
         try read { db in
-            // One statement, two index probes: max() reads the last entry of accounts_by_transaction_count,
-            // and the accounts with that count are the contiguous run of entries that follows the probe.
-            let rows = try Row.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT id, transaction_count FROM accounts
-                    WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
-                    ORDER BY id
-                    """)
-            )
+            let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.maxTransactionVolume))
             let maxVolume: Int64 = rows.first?["transaction_count"] ?? 0
             return TransactionVolume(maxVolume: maxVolume, accounts: rows.map { AccountID($0["id"]) })
         }
     }
-}
 
-extension SQLiteLedgerStore {
     /// Runs one read statement on the calling thread, on a reader connection of the pool.
     ///
     /// Every read of the ledger is a single SELECT, which SQLite already runs atomically on one snapshot, and
     /// it sees every commit that completed before it started, so the explicit read transaction of
     /// `DatabasePool.read` would only add two statements. Running it here rather than on the reader's dispatch
     /// queue saves two thread switches per request, which cost far more than the index lookup itself (profiled:
-    /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool holds more
-    /// readers than there are threads to ask for one, so this never waits for a connection.
-    fileprivate func read<T>(_ statement: (Database) throws -> T) throws -> T {
+    /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool is sized
+    /// so that this never waits for a connection (see ``LedgerDatabase/open(path:durability:)``).
+    private func read<T>(_ statement: (Database) throws -> T) throws -> T {
         try pool.unsafeRead(statement)
-    }
-}
-
-/// The ledger's write primitives on an open write transaction.
-struct SQLiteLedgerWriter: LedgerWriter {
-    let db: Database
-
-    static func transaction(_ id: TransactionID, in db: Database) throws -> Transaction? {
-        try TransactionRecord.fetchOne(
-            db.cachedStatement(sql: "SELECT id, account_id, amount FROM transactions WHERE id = ?"),
-            arguments: [id.uuid]
-        )?.transaction
-    }
-
-    func transaction(_ id: TransactionID) throws -> Transaction? {
-        try Self.transaction(id, in: db)
-    }
-
-    func apply(_ amount: Int64, to account: AccountID) throws -> Bool {
-        // The new balance is computed by SQLite. The update only happens when the current balance lies in the
-        // range from which adding `amount` stays within 64 bits; the bounds are computed here without overflow
-        // (Int64.max - amount for amount >= 0, Int64.min - amount for amount < 0).
-        let lowest = amount < 0 ? Int64.min - amount : Int64.min
-        let highest = amount >= 0 ? Int64.max - amount : Int64.max
-        try db.cachedStatement(sql: """
-            INSERT INTO accounts (id, balance, transaction_count) VALUES (?1, ?2, 1)
-            ON CONFLICT (id) DO UPDATE
-                SET balance = balance + excluded.balance, transaction_count = transaction_count + 1
-                WHERE balance BETWEEN ?3 AND ?4
-            """).execute(arguments: [account.uuid, amount, lowest, highest])
-        return db.changesCount == 1
-    }
-
-    func record(_ transaction: Transaction) throws {
-        try TransactionRecord(transaction).insert(db)
     }
 }

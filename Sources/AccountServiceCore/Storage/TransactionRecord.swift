@@ -1,30 +1,24 @@
 import Foundation
 import GRDB
 
-/// A row of `transactions`: one accepted transaction, keyed by the client's Transaction-Id.
-struct TransactionRecord: FetchableRecord, PersistableRecord, Equatable {
+/// A row of `transactions`: one accepted transaction, keyed by the client's Transaction-Id. GRDB stores its
+/// `UUID`s as 16-byte blobs.
+struct TransactionRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
     static let databaseTableName = "transactions"
 
     var id: UUID
     var accountID: UUID
     var amount: Int64
 
+    enum CodingKeys: String, CodingKey {
+        case id, amount
+        case accountID = "account_id"
+    }
+
     init(_ transaction: Transaction) {
         id = transaction.id.uuid
         accountID = transaction.accountID.uuid
         amount = transaction.amount
-    }
-
-    init(row: Row) throws {
-        id = try row.decode(forColumn: "id")
-        accountID = try row.decode(forColumn: "account_id")
-        amount = try row.decode(forColumn: "amount")
-    }
-
-    func encode(to container: inout PersistenceContainer) {
-        container["id"] = id
-        container["account_id"] = accountID
-        container["amount"] = amount
     }
 
     var transaction: Transaction {

@@ -1,12 +1,15 @@
 import Foundation
 import GRDB
+import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
 @testable import AccountServiceCore
 
-/// Concurrent postings share commits, without changing what any one of them does.
-@Suite struct GroupCommitTests {
+/// The ledger's writer loop: concurrent postings share commits, without changing what any one of them does.
+/// Each test is bounded in time, since a regression could leave a wait spinning.
+@Suite(.timeLimit(.minutes(1))) struct WriterLoopTests {
     /// A store whose first write waits at a gate until the test opens it, and which counts its writes.
     final class GatedStore: LedgerStore {
         let inner: SQLiteLedgerStore
@@ -16,15 +19,18 @@ import Testing
 
         init(path: String) throws { inner = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)) }
 
-        func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
+        func commit(
+            _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        ) async throws -> CommitPlan {
             let fail = failNextCommit.withLock { fail in defer { fail = false }; return fail }
             if writes.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
                 for await _ in gate {}
             }
-            return try await inner.write { writer in
-                let result = try body(writer)
-                if fail { throw InjectedCommitFailure() }  // everything the batch wrote is rolled back
-                return result
+            guard fail else { return try await inner.commit(postings, decide: decide) }
+            // Everything the commit wrote is rolled back when the write transaction throws.
+            return try await inner.pool.write { db -> CommitPlan in
+                try db.execute(sql: "INSERT INTO accounts VALUES (?, 1, 1)", arguments: [Data(count: 16)])
+                throw InjectedCommitFailure()
             }
         }
 
@@ -50,7 +56,7 @@ import Testing
         let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)) }
         while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
         let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
-        while ledger.groupCommit.pendingCount < postings.count { await Task.yield() }
+        while ledger.queue.count < postings.count { await Task.yield() }
         beforeRelease()
         store.opener.finish()
         _ = try await first.value
@@ -130,16 +136,31 @@ import Testing
         }
     }
 
-    @Test func aStoppedLedgerRefusesNewPostings() async throws {
+    /// Graceful shutdown while postings wait behind a commit: every one of them is committed, and a posting
+    /// that arrives after the loop has stopped is refused as unavailable.
+    @Test func gracefulShutdownCommitsWhatIsQueuedThenRefuses() async throws {
         try await withTemporaryDatabase { path in
-            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
-            let loop = Task { await ledger.groupCommit.run() }
-            let posting = Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)
-            #expect(try await ledger.post(posting) == .created(posting))
-            loop.cancel()
-            await loop.value
-            await #expect(throws: LedgerUnavailable.self) {
-                try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1))
+            let store = try GatedStore(path: path)
+            let ledger = Ledger(store: store)
+            let group = ServiceGroup(services: [ledger], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let account = AccountID(UUID())
+            let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)) }
+            while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
+            let queued = (1...50).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
+            let tasks = queued.map { posting in Task { try await ledger.post(posting) } }
+            while ledger.queue.count < queued.count { await Task.yield() }
+
+            await group.triggerGracefulShutdown()
+            store.opener.finish()
+            try await running.value
+            _ = try await first.value
+            for (task, posting) in zip(tasks, queued) {
+                #expect(try await task.value == .created(posting))
+            }
+            #expect(try await ledger.balance(of: account) == 1 + (1...50).reduce(0, +))
+            await #expect(throws: LedgerError.unavailable) {
+                try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
             }
         }
     }

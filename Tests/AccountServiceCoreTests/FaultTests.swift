@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import AccountServiceCore
+
+/// Faults of the service itself, as a client sees them: 500 when the store fails, 503 once the ledger has shut
+/// down; both are problems, and neither says more than a client can use.
+@Suite(.timeLimit(.minutes(1))) struct FaultTests {
+    /// A store whose every operation fails, as a full or broken disk would make it.
+    struct FailingStore: LedgerStore {
+        struct DiskFailure: Error {}
+
+        func commit(
+            _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        ) async throws -> CommitPlan { throw DiskFailure() }
+        func transaction(_ id: TransactionID) async throws -> Transaction? { throw DiskFailure() }
+        func balance(of account: AccountID) async throws -> Int64? { throw DiskFailure() }
+        func transactionVolume() async throws -> TransactionVolume { throw DiskFailure() }
+    }
+
+    /// Runs `test` against the service's routes on `ledger`, with the ledger's writer loop running.
+    func withRoutes(
+        on ledger: Ledger, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await ledger.run() }
+            defer { group.cancelAll() }
+            try await Application(router: buildRouter(ledger: ledger)).test(.router, test)
+        }
+    }
+
+    @Test func aFailingStoreAnswers500WithoutDetails() async throws {
+        try await withRoutes(on: Ledger(store: FailingStore())) { client in
+            let paths = [
+                "/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1", "/transaction/7943f961-a733-43cf-ba3d-905a5856f6da",
+                "/max_transaction_volume",
+            ]
+            for path in paths {
+                let problem = try await client.get(path).problem(.internalServerError)
+                #expect(!problem.detail.contains("DiskFailure"))
+            }
+            let posted = try await client.postAmount(
+                transactionID: newID(), accountID: "a40bcc03-6f39-418c-ad0b-97e14f522ec1", amount: 7)
+            let problem = try posted.problem(.internalServerError)
+            #expect(problem.type == "about:blank")
+            #expect(!problem.detail.contains("DiskFailure"))
+        }
+    }
+
+    @Test func aPostAfterGracefulShutdownAnswers503() async throws {
+        try await withTemporaryDatabase { path in
+            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
+            let group = ServiceGroup(services: [ledger], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let account = newID()
+            try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
+                #expect(try await client.postAmount(transactionID: newID(), accountID: account, amount: 7).status == .ok)
+                await group.triggerGracefulShutdown()
+                try await running.value
+
+                let problem = try await client.postAmount(transactionID: newID(), accountID: account, amount: 1)
+                    .problem(.serviceUnavailable)
+                #expect(problem.detail.contains("retry"))
+                // Reads still answer while the process finishes.
+                #expect(try await client.balance(account) == 7)
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every way the service can fail to start prints one line on standard error that names the thing and the
+/// cause, and exits non-zero, without a stack trace. These run the executable that `swift test` builds beside
+/// the test bundle.
+@Suite(.timeLimit(.minutes(1))) struct StartupFailureTests {
+    struct Outcome {
+        let status: Int32
+        let errorLines: [String]
+    }
+
+    /// The `account-service` executable of this build.
+    static var executable: URL {
+        get throws {
+            let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            let url = bundle.deletingLastPathComponent().appendingPathComponent("account-service")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: url.path),
+                "no account-service executable beside \(bundle.path); `swift build --build-tests` builds it")
+            return url
+        }
+    }
+
+    /// Runs the executable with `arguments` (as `user`, when given, through runuser) and waits at most 20 s.
+    func run(_ arguments: [String], as user: String? = nil) throws -> Outcome {
+        let process = Process()
+        if let user {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", user, "--", try Self.executable.path] + arguments
+        } else {
+            process.executableURL = try Self.executable
+            process.arguments = arguments
+        }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            Issue.record("account-service \(arguments) was still running after 20 s")
+        }
+        process.waitUntilExit()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return Outcome(status: process.terminationStatus, errorLines: text.split(separator: "\n").map(String.init))
+    }
+
+    func expectOneLineFailure(
+        _ outcome: Outcome, mentioning words: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(outcome.status != 0, sourceLocation: sourceLocation)
+        #expect(outcome.errorLines.count == 1, "\(outcome.errorLines)", sourceLocation: sourceLocation)
+        let line = outcome.errorLines.first ?? ""
+        #expect(line.hasPrefix("account-service: "), "\(line)", sourceLocation: sourceLocation)
+        for word in words {
+            #expect(line.contains(word), "\(line) should mention \(word)", sourceLocation: sourceLocation)
+        }
+        for trace in ["Fatal error", "Stack", "0x0"] {
+            #expect(!line.contains(trace), sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func aDatabaseFolderThatDoesNotExist() async throws {
+        try await withTemporaryDatabase { path in
+            let missing = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("missing").path
+            let outcome = try run(["--port", "0", "--database", missing + "/accounts.sqlite"])
+            expectOneLineFailure(outcome, mentioning: [missing, "does not exist"])
+        }
+    }
+
+    @Test func aDatabaseFolderThatIsNotWritable() async throws {
+        try await withTemporaryDatabase { path in
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("read-only")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+            try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: folder.path)
+            // Root may write anywhere, so as root the service is run as nobody.
+            let user = getuid() == 0 ? "nobody" : nil
+            if user != nil {
+                try FileManager.default.setAttributes(
+                    [.posixPermissions: 0o755], ofItemAtPath: folder.deletingLastPathComponent().path)
+            }
+            let outcome = try run(["--port", "0", "--database", folder.path + "/accounts.sqlite"], as: user)
+            expectOneLineFailure(outcome, mentioning: [folder.path, "not writable"])
+        }
+    }
+
+    @Test func aFileThatIsNotADatabase() async throws {
+        try await withTemporaryDatabase { path in
+            try Data("these are not the pages of an SQLite database\n".utf8).write(to: URL(fileURLWithPath: path))
+            let outcome = try run(["--port", "0", "--database", path])
+            expectOneLineFailure(outcome, mentioning: [path, "not an SQLite database"])
+        }
+    }
+
+    @Test func aPortInUse() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(listener, address, length) == 0 && listen(listener, 1) == 0
+                    && getsockname(listener, address, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = String(UInt16(bigEndian: address.sin_port))
+        try await withTemporaryDatabase { path in
+            let outcome = try run(["--port", port, "--database", path])
+            expectOneLineFailure(outcome, mentioning: ["127.0.0.1:\(port)", "already in use"])
+        }
+    }
+
+    @Test(arguments: [
+        (["--port", "abc"], ["--port", "abc"]),
+        (["--port", "70000"], ["--port", "70000"]),
+        (["--durability", "fast"], ["--durability", "fast"]),
+        (["--log-level", "loud"], ["--log-level", "loud"]),
+        (["--no-such-option"], ["--no-such-option"]),
+    ])
+    func anInvalidOption(_ arguments: [String], _ words: [String]) async throws {
+        try await withTemporaryDatabase { path in
+            let outcome = try run(arguments + ["--database", path])
+            expectOneLineFailure(outcome, mentioning: words)
+            #expect(!FileManager.default.fileExists(atPath: path), "an invalid option must not create the database")
+        }
+    }
+}
