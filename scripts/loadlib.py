@@ -1,6 +1,5 @@
-"""What scripts/bench and scripts/soak share: the release server on 127.0.0.1, and wrk runs and their reports."""
+"""What scripts/bench and scripts/soak share: wrk runs and their reports, and the fill (the server is serverlib's)."""
 
-import json
 import os
 import re
 import signal
@@ -8,56 +7,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WRK_DIR = os.path.join(ROOT, "scripts", "wrk")
-BINARY = os.path.join(ROOT, ".build", "release", "account-service")
+WRK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk")
 HOT_ACCOUNT = "acc00000-0000-4000-8000-000000000000"
-
-
-def build_release():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "account-service"], cwd=ROOT, check=True)
-
-
-class Server:
-    def __init__(self, args, database):
-        self.url = f"http://127.0.0.1:{args.port}"
-        self.log = open(database + ".log", "w")
-        self.process = subprocess.Popen(
-            [BINARY, "--port", str(args.port), "--database", database, "--durability", args.durability,
-             "--log-level", "warning"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(self.url + "/ping", timeout=1)
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    sys.exit("load: the server exited at start")
-                time.sleep(0.1)
-        sys.exit("load: the server did not answer /ping")
-
-    def get_json(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
-            return json.load(response)
-
-    def resident_mb(self):
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            sys.exit("load: the server did not stop within 30 s of SIGTERM")
-        if code != 0:
-            sys.exit(f"load: the server exited with status {code}")
 
 
 def seconds(text):
