@@ -2,14 +2,14 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "account-service",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "account-service", targets: ["AccountService"]),
+        .executable(name: "account-service", targets: ["AccountService"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -45,7 +45,9 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         do {
             try await app.runService()
         } catch let error as IOError {
-            throw ListenError(address: "\(hostname):\(port)", cause: error.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)")
+            throw ListenError(
+                address: "\(hostname):\(port)",
+                cause: error.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)")
         } catch let error as SocketAddressError.UnknownHost {
             throw ListenError(address: "\(hostname):\(port)", cause: "\(error)")
         }

@@ -11,9 +11,10 @@ import Testing
         try Array(body.utf8).withUnsafeBytes { try AmountRequest.decodeBody($0) }
     }
 
-    @Test(arguments: [
-        ("0", 0), ("-0", 0), ("9223372036854775807", .max), ("-9223372036854775808", .min), ("-1", -1), ("42", 42),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("0", 0), ("-0", 0), ("9223372036854775807", .max), ("-9223372036854775808", .min), ("-1", -1), ("42", 42),
+        ] as [(String, Int64)])
     func integersAreReadExactly(_ literal: String, _ expected: Int64) throws {
         let (account, amount) = try decode(#"{"account_id":"\#(Self.account)","amount":\#(literal)}"#)
         #expect(account.description == Self.account)
@@ -27,7 +28,9 @@ import Testing
 
     @Test func theFirstProblemIsReported() throws {
         // Syntax errors win over content errors, so a broken body is reported as broken.
-        #expect(throws: Problem.badRequest("The body is not valid JSON: expected ',' or '}' after a member (at byte 14).")) {
+        #expect(
+            throws: Problem.badRequest("The body is not valid JSON: expected ',' or '}' after a member (at byte 14).")
+        ) {
             try decode(#"{"amount":"x" "account_id":1}"#)
         }
         #expect(throws: Problem.badRequest("account_id must be a string holding a UUID.")) {

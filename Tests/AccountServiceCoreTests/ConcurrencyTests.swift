@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
@@ -12,12 +13,16 @@ import Testing
             let amounts: [Int64] = (1...400).map { $0 % 7 == 0 ? -Int64($0) : Int64($0) * 3 }
             try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for amount in amounts {
-                    group.addTask { try await client.postAmount(transactionID: newID(), accountID: account, amount: amount).status }
+                    group.addTask {
+                        try await client.postAmount(transactionID: newID(), accountID: account, amount: amount).status
+                    }
                 }
                 for try await status in group { #expect(status == .ok) }
             }
             #expect(try await client.balance(account) == amounts.reduce(0, +))
-            #expect(try await client.transactionVolume() == VolumeBody(maxVolume: Int64(amounts.count), accounts: [account]))
+            #expect(
+                try await client.transactionVolume() == VolumeBody(maxVolume: Int64(amounts.count), accounts: [account])
+            )
         }
     }
 
@@ -49,7 +54,11 @@ import Testing
             let statuses = try await withThrowingTaskGroup(of: (Int64, HTTPResponse.Status).self) { group in
                 for amount in 1...50 {
                     group.addTask {
-                        (Int64(amount), try await client.postAmount(transactionID: id, accountID: account, amount: Int64(amount)).status)
+                        (
+                            Int64(amount),
+                            try await client.postAmount(transactionID: id, accountID: account, amount: Int64(amount))
+                                .status
+                        )
                     }
                 }
                 return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
@@ -85,5 +94,3 @@ import Testing
         }
     }
 }
-
-import Foundation

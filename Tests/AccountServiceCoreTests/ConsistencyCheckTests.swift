@@ -38,7 +38,9 @@ import Testing
 
     @Test func sumsThatOverflowOnTheWayAreStillExact() async throws {
         // Any order of summing that adds 1 before -1 would overflow 64 bits.
-        let report = try await checkAfterPosting([(first, .max), (first, -1), (first, 1), (second, .min), (second, 1), (second, -1)])
+        let report = try await checkAfterPosting([
+            (first, .max), (first, -1), (first, 1), (second, .min), (second, 1), (second, -1),
+        ])
         #expect(report.isConsistent, "\(report.discrepancies)")
     }
 
@@ -47,28 +49,39 @@ import Testing
             try db.execute(sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", arguments: [second.uuid])
         }
         #expect(!report.isConsistent)
-        #expect(report.discrepancies == [ConsistencyCheck.Discrepancy(
-            account: second, storedBalance: 7, storedCount: 1, transactionsSum: 6, transactionsCount: 1)])
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: second, storedBalance: 7, storedCount: 1, transactionsSum: 6, transactionsCount: 1)
+            ])
     }
 
     @Test func aLostTransactionIsNamed() async throws {
         let report = try await checkAfterPosting([(first, 5), (first, 6)]) { [first] db in
             try db.execute(sql: "DELETE FROM transactions WHERE account_id = ? AND amount = 6", arguments: [first.uuid])
         }
-        #expect(report.discrepancies == [ConsistencyCheck.Discrepancy(
-            account: first, storedBalance: 11, storedCount: 2, transactionsSum: 5, transactionsCount: 1)])
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: first, storedBalance: 11, storedCount: 2, transactionsSum: 5, transactionsCount: 1)
+            ])
     }
 
     @Test func transactionsWithoutTheirAccountAreNamed() async throws {
         let report = try await checkAfterPosting([(first, 5)]) { [first] db in
             try db.execute(sql: "DELETE FROM accounts WHERE id = ?", arguments: [first.uuid])
         }
-        #expect(report.discrepancies == [ConsistencyCheck.Discrepancy(
-            account: first, storedBalance: nil, storedCount: nil, transactionsSum: 5, transactionsCount: 1)])
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: first, storedBalance: nil, storedCount: nil, transactionsSum: 5, transactionsCount: 1)
+            ])
         #expect(report.integrityErrors.contains { $0.hasPrefix("foreign key check") })
     }
 
     @Test func aMissingDatabaseIsAnErrorNotAnEmptyLedger() throws {
-        #expect(throws: ConsistencyCheck.MissingDatabase.self) { try ConsistencyCheck.run(path: "/nonexistent/accounts.sqlite") }
+        #expect(throws: ConsistencyCheck.MissingDatabase.self) {
+            try ConsistencyCheck.run(path: "/nonexistent/accounts.sqlite")
+        }
     }
 }

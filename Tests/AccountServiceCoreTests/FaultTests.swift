@@ -59,7 +59,8 @@ import Testing
             let running = Task { try await group.run() }
             let account = newID()
             try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
-                #expect(try await client.postAmount(transactionID: newID(), accountID: account, amount: 7).status == .ok)
+                #expect(
+                    try await client.postAmount(transactionID: newID(), accountID: account, amount: 7).status == .ok)
                 await group.triggerGracefulShutdown()
                 try await running.value
 

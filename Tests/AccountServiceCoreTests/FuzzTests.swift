@@ -38,10 +38,14 @@ import Testing
             mutations.randomElement(using: &random)!(&request, members, space)
             return request
         case 7..<9:
-            let garbage = (0..<Int.random(in: 0...400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let garbage = (0..<Int.random(in: 0...400, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             return Case(transactionID: id, body: garbage, expectation: .refused)
         default:
-            let padding = "\"padding\":\"" + String(repeating: "x", count: Int.random(in: 16_385...200_000, using: &random)) + "\""
+            let padding =
+                "\"padding\":\"" + String(repeating: "x", count: Int.random(in: 16_385...200_000, using: &random))
+                + "\""
             return Case(transactionID: id, body: Array(object(members + [padding], space).utf8), expectation: .tooLarge)
         }
     }
@@ -54,9 +58,11 @@ import Testing
         let account = "\"account_id\"\(space):\(space)\"\(Bool.random(using: &random) ? id : id.lowercased())\""
         let name = Bool.random(using: &random) ? #""\u0061mount""# : #""amount""#
         let amount = "\(name)\(space):\(space)\(Int64.random(in: .min ... .max, using: &random))"
-        let note = String(String.UnicodeScalarView((0..<Int.random(in: 0...12, using: &random)).map { _ in
-            Unicode.Scalar(UInt32.random(in: 0...0xD7FF, using: &random)) ?? "?"
-        } + (Bool.random(using: &random) ? ["\u{1F600}", "\u{10FFFF}", "\u{FEFF}"] : [])))
+        let note = String(
+            String.UnicodeScalarView(
+                (0..<Int.random(in: 0...12, using: &random)).map { _ in
+                    Unicode.Scalar(UInt32.random(in: 0...0xD7FF, using: &random)) ?? "?"
+                } + (Bool.random(using: &random) ? ["\u{1F600}", "\u{10FFFF}", "\u{FEFF}"] : [])))
         var members = Bool.random(using: &random) ? [amount, account] : [account, amount]
         members.insert("\"note\":\(jsonString(note))", at: Int.random(in: 0...2, using: &random))
         return (members, space)
@@ -86,14 +92,22 @@ import Testing
         { c, m, s in c.body = Array(object(m.filter { !$0.contains("mount\"") }, s).utf8) },
         { c, m, s in c.body = Array(object(m + [m.first { $0.contains("account_id") }!], s).utf8) },
         { c, m, s in c.body = Array(object(m + [#""amount":1.5"#], s).utf8) },
-        { c, m, s in c.body = Array(object(m.map { $0.contains("account_id") ? #""account_id":"not-a-uuid""# : $0 }, s).utf8) },
+        { c, m, s in
+            c.body = Array(object(m.map { $0.contains("account_id") ? #""account_id":"not-a-uuid""# : $0 }, s).utf8)
+        },
         { c, m, s in c.body = Array(object(m.map { $0.contains("account_id") ? #""account_id":12"# : $0 }, s).utf8) },
-        { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":92233720368547758070"# : $0 }, s).utf8) },
+        { c, m, s in
+            c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":92233720368547758070"# : $0 }, s).utf8)
+        },
         { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":-7e2"# : $0 }, s).utf8) },
         { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":7.0"# : $0 }, s).utf8) },
         { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":null"# : $0 }, s).utf8) },
         { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":true"# : $0 }, s).utf8) },
-        { c, m, s in c.body = Array(object(m + ["\"deep\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)], s).utf8) },
+        { c, m, s in
+            c.body = Array(
+                object(m + ["\"deep\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)], s)
+                    .utf8)
+        },
         { c, m, s in c.body = Array(object(m + ["\"deep\":" + String(repeating: "{\"a\":", count: 5000)], s).utf8) },
         { c, m, s in c.body = Array("[\(object(m, s))]".utf8) },
         { c, m, s in c.body = Array((object(m, s) + ",").utf8) },
@@ -145,7 +159,9 @@ import Testing
                     case .tooLarge:
                         #expect(response.status == .contentTooLarge, "\(request)")
                     }
-                    let stored = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM transactions")! }
+                    let stored = try await database.read { db in
+                        try Int.fetchOne(db, sql: "SELECT count(*) FROM transactions")!
+                    }
                     #expect(stored == written, "\(request)")
                 }
                 #expect(written > Self.caseCount / 5)

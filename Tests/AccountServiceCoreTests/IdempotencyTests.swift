@@ -12,7 +12,9 @@ import Testing
             let first = try await client.postAmount(transactionID: id, accountID: account, amount: 9)
             let second = try await client.postAmount(transactionID: id, accountID: account, amount: 9)
             #expect(first.status == .ok && second.status == .ok)
-            #expect(try first.decode(TransactionBody.self) == TransactionBody(transaction_id: id, account_id: account, amount: 9))
+            #expect(
+                try first.decode(TransactionBody.self)
+                    == TransactionBody(transaction_id: id, account_id: account, amount: 9))
             #expect(try second.decode(TransactionBody.self) == first.decode(TransactionBody.self))
             #expect(first.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
             #expect(second.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
@@ -25,7 +27,8 @@ import Testing
         try await withApp { [account] client async throws in
             let id = newID()
             try await client.postAmount(transactionID: id, accountID: account, amount: 9)
-            let problem = try await client.postAmount(transactionID: id, accountID: account, amount: 10).problem(.unprocessableContent)
+            let problem = try await client.postAmount(transactionID: id, accountID: account, amount: 10).problem(
+                .unprocessableContent)
             #expect(problem.type == "tag:account-service,2026:idempotency-conflict")
             #expect(try await client.balance(account) == 9)
             #expect(try await client.transactionVolume().maxVolume == 1)
@@ -50,13 +53,18 @@ import Testing
             let id = "7943F961-A733-43CF-BA3D-905A5856F6DA"
             let account = "A40BCC03-6F39-418C-AD0B-97E14F522EC1"
             let created = try await client.postAmount(transactionID: id, accountID: account, amount: 3)
-            #expect(try created.decode(TransactionBody.self) == TransactionBody(
-                transaction_id: id.lowercased(), account_id: account.lowercased(), amount: 3))
+            #expect(
+                try created.decode(TransactionBody.self)
+                    == TransactionBody(
+                        transaction_id: id.lowercased(), account_id: account.lowercased(), amount: 3))
             // The same transaction, named in lower case, replays; in mixed case with another amount, conflicts.
-            let replay = try await client.postAmount(transactionID: id.lowercased(), accountID: account.lowercased(), amount: 3)
+            let replay = try await client.postAmount(
+                transactionID: id.lowercased(), accountID: account.lowercased(), amount: 3)
             #expect(replay.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
-            try await client.postAmount(transactionID: "7943f961-A733-43cf-BA3D-905a5856f6da", accountID: account, amount: 4)
-                .problem(.unprocessableContent)
+            try await client.postAmount(
+                transactionID: "7943f961-A733-43cf-BA3D-905a5856f6da", accountID: account, amount: 4
+            )
+            .problem(.unprocessableContent)
             #expect(try await client.balance(account.lowercased()) == 3)
             #expect(try await client.balance("a40bcc03-6F39-418c-ad0b-97E14F522EC1") == 3)
             let read = try await client.get("/transaction/\(id)").decode(TransactionBody.self)
@@ -91,7 +99,8 @@ import Testing
             // Reach `start` in two steps when one amount cannot hold it.
             try await client.postAmount(transactionID: newID(), accountID: account, amount: start)
             let id = newID()
-            let problem = try await client.postAmount(transactionID: id, accountID: account, amount: amount).problem(.unprocessableContent)
+            let problem = try await client.postAmount(transactionID: id, accountID: account, amount: amount).problem(
+                .unprocessableContent)
             #expect(problem.type == "tag:account-service,2026:balance-out-of-range")
             #expect(try await client.balance(account) == start)
             #expect(try await client.get("/transaction/\(id)").status == .notFound)

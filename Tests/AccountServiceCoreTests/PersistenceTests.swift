@@ -23,7 +23,8 @@ import Testing
                 #expect(recorded == TransactionBody(transaction_id: id, account_id: account, amount: 40))
                 let replay = try await client.postAmount(transactionID: id, accountID: account, amount: 40)
                 #expect(replay.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
-                try await client.postAmount(transactionID: id, accountID: account, amount: 41).problem(.unprocessableContent)
+                try await client.postAmount(transactionID: id, accountID: account, amount: 41).problem(
+                    .unprocessableContent)
                 #expect(try await client.balance(account) == 42)
                 #expect(try await client.transactionVolume() == VolumeBody(maxVolume: 2, accounts: [account]))
             }

@@ -9,7 +9,8 @@ import Testing
             // 1. Create, read, balance.
             let account1 = "a40bcc03-6f39-418c-ad0b-97e14f522ec1"
             let transaction1 = "7943f961-a733-43cf-ba3d-905a5856f6da"
-            #expect(try await client.postAmount(transactionID: transaction1, accountID: account1, amount: 7).status == .ok)
+            #expect(
+                try await client.postAmount(transactionID: transaction1, accountID: account1, amount: 7).status == .ok)
             let read = try await client.get("/transaction/\(transaction1)")
             #expect(read.status == .ok)
             let transaction = try read.decode(TransactionBody.self)
@@ -20,7 +21,9 @@ import Testing
             // 2. Negative and zero amounts.
             let account2 = "0b230303-0156-45a9-b996-16574b6be525"
             for (amount, balance) in [(4, 4), (-3, 1), (0, 1)] as [(Int64, Int64)] {
-                #expect(try await client.postAmount(transactionID: newID(), accountID: account2, amount: amount).status == .ok)
+                #expect(
+                    try await client.postAmount(transactionID: newID(), accountID: account2, amount: amount).status
+                        == .ok)
                 #expect(try await client.balance(account2) == balance)
             }
 
@@ -45,8 +48,12 @@ import Testing
                 body: #"<transaction><account_id>\#(account1)</account_id><amount>7</amount></transaction>"#)
             #expect(xml.status == .unsupportedMediaType)
             #expect(try await client.postAmount(transactionID: newID(), body: #"{"amount":7}"#).status == .badRequest)
-            #expect(try await client.postAmount(transactionID: newID(), body: #"{"account_id":"\#(account1)"}"#).status == .badRequest)
-            #expect(try await client.postAmount(transactionID: newID(), body: #"{"account_id":10,"amount":7}"#).status == .badRequest)
+            #expect(
+                try await client.postAmount(transactionID: newID(), body: #"{"account_id":"\#(account1)"}"#).status
+                    == .badRequest)
+            #expect(
+                try await client.postAmount(transactionID: newID(), body: #"{"account_id":10,"amount":7}"#).status
+                    == .badRequest)
 
             // 6. Max transaction volume.
             let postings: [(account: String, count: Int)] = [
@@ -57,12 +64,17 @@ import Testing
             ]
             for (account, count) in postings {
                 for _ in 0..<count {
-                    #expect(try await client.postAmount(transactionID: newID(), accountID: account, amount: 1).status == .ok)
+                    #expect(
+                        try await client.postAmount(transactionID: newID(), accountID: account, amount: 1).status == .ok
+                    )
                 }
             }
             let volume = try await client.transactionVolume()
             #expect(volume.maxVolume == 4)
-            #expect(Set(volume.accounts) == ["7c9be9e8-a6df-4f43-9a44-38c10ad0de4a", "44a92331-a533-4dd3-82e3-3ff75219e33b"])
+            #expect(
+                Set(volume.accounts) == [
+                    "7c9be9e8-a6df-4f43-9a44-38c10ad0de4a", "44a92331-a533-4dd3-82e3-3ff75219e33b",
+                ])
             #expect(volume.accounts.count == 2)
         }
     }

@@ -21,7 +21,9 @@ import Yams
     ]
 
     @Test(arguments: cases)
-    func otherMethodOnAKnownPathIs405WithAllow(_ path: String, _ method: HTTPRequest.Method, _ allow: String) async throws {
+    func otherMethodOnAKnownPathIs405WithAllow(
+        _ path: String, _ method: HTTPRequest.Method, _ allow: String
+    ) async throws {
         try await withApp { client async throws in
             let response = try await client.executeRequest(uri: path, method: method, headers: [:], body: nil)
             try response.problem(.methodNotAllowed)
@@ -29,7 +31,9 @@ import Yams
         }
     }
 
-    @Test(arguments: ["/", "/amounts", "/balance", "/balance/", "/balance/a/b", "/transaction", "/max_transaction_volume/x", "/PING"])
+    @Test(arguments: [
+        "/", "/amounts", "/balance", "/balance/", "/balance/a/b", "/transaction", "/max_transaction_volume/x", "/PING",
+    ])
     func unknownPathIs404(_ path: String) async throws {
         try await withApp { client async throws in
             try await client.get(path).problem(.notFound)
@@ -55,11 +59,13 @@ import Yams
             #expect((document["openapi"] as? String)?.hasPrefix("3.") == true)
             let paths = try #require(document["paths"] as? [String: [String: Any]])
             let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
-            let documented = Set(paths.flatMap { path, item in
-                item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
-            })
+            let documented = Set(
+                paths.flatMap { path, item in
+                    item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
+                })
             try await withTemporaryDatabase { path in
-                let router = buildRouter(ledger: Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))))
+                let router = buildRouter(
+                    ledger: Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))))
                 let routed = Set(router.routes.filter { $0.method != .head }.map { "\($0.method) \($0.path)" })
                 #expect(routed.subtracting(documented).isEmpty, "routes missing from openapi.yaml")
                 #expect(documented.subtracting(routed).isEmpty, "documented operations the router does not have")
@@ -76,14 +82,26 @@ import Yams
         }
     }
 
-    @Test func successBodiesAreJSON() async throws {
+    /// Bodies are JSON, and the same bytes every time: keys in sorted order, ids in lower case, no escaped slashes.
+    @Test func successBodiesAreJSONWithStableBytes() async throws {
         try await withApp { client async throws in
-            let account = newID()
-            let posted = try await client.postAmount(transactionID: newID(), accountID: account, amount: 1)
+            let account = "A40BCC03-6F39-418C-AD0B-97E14F522EC1"
+            let id = "7943F961-A733-43CF-BA3D-905A5856F6DA"
+            let posted = try await client.postAmount(transactionID: id, accountID: account, amount: -1)
+            let (lowerAccount, lowerID) = (account.lowercased(), id.lowercased())
             let json = "application/json; charset=utf-8"
             #expect(posted.headers[.contentType] == json)
-            #expect(try await client.get("/balance/\(account)").headers[.contentType] == json)
-            #expect(try await client.get("/max_transaction_volume").headers[.contentType] == json)
+            #expect(
+                String(buffer: posted.body)
+                    == #"{"account_id":"\#(lowerAccount)","amount":-1,"transaction_id":"\#(lowerID)"}"#)
+            let balance = try await client.get("/balance/\(account)")
+            #expect(balance.headers[.contentType] == json)
+            #expect(String(buffer: balance.body) == #"{"balance":-1}"#)
+            let volume = try await client.get("/max_transaction_volume")
+            #expect(volume.headers[.contentType] == json)
+            #expect(String(buffer: volume.body) == #"{"accounts":["\#(lowerAccount)"],"maxVolume":1}"#)
+            let problem = try await client.executeRequest(uri: "/amount", method: .put, headers: [:], body: nil)
+            #expect(String(buffer: problem.body).hasPrefix(#"{"detail":"PUT is not allowed on /amount; use POST.""#))
         }
     }
 }

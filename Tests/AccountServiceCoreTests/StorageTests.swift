@@ -49,7 +49,10 @@ import Testing
                 ("INSERT INTO accounts VALUES (?, 0, 1)", ["a text id"]),
                 ("INSERT INTO accounts VALUES (?, 0, 1)", [Data(repeating: 3, count: 15)]),
                 ("INSERT INTO accounts VALUES (?, 0, 0)", [Data(repeating: 4, count: 16)]),
-                ("INSERT INTO transactions VALUES (?, ?, 5)", [Data(repeating: 5, count: 16), Data(repeating: 6, count: 16)]),
+                (
+                    "INSERT INTO transactions VALUES (?, ?, 5)",
+                    [Data(repeating: 5, count: 16), Data(repeating: 6, count: 16)]
+                ),
                 // STRICT coerces only what converts losslessly ('5' would become 5).
                 ("INSERT INTO transactions VALUES (?, ?, 'five')", [Data(repeating: 5, count: 16), id]),
             ]
@@ -59,7 +62,11 @@ import Testing
                 }
             }
             let account = try await pool.read { db in try AccountRecord.fetchOne(db, key: id) }
-            #expect(account == AccountRecord(id: UUID(uuid: (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)), balance: .max, transactionCount: 1))
+            #expect(
+                account
+                    == AccountRecord(
+                        id: UUID(uuid: (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)), balance: .max,
+                        transactionCount: 1))
         }
     }
 
@@ -87,7 +94,8 @@ import Testing
         try await withTemporaryDatabase { path in
             let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             let account = AccountID(UUID())
-            _ = try await Ledger.commit([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)], to: store)
+            _ = try await Ledger.commit(
+                [Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)], to: store)
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
             await #expect(throws: SQLiteLedgerStore.ConcurrentModification.self) {
                 _ = try await store.commit([posting]) { snapshot in

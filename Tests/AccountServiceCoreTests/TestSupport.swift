@@ -125,7 +125,8 @@ extension TestResponse {
 
     /// Checks that this is an RFC 9457 problem response with `status`, and returns its body.
     @discardableResult
-    func problem(_ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProblemBody {
+    func problem(_ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProblemBody
+    {
         #expect(self.status == status, "\(String(buffer: body))", sourceLocation: sourceLocation)
         #expect(headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
         let problem = try decode(ProblemBody.self)

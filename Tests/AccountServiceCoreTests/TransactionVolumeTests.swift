@@ -23,8 +23,10 @@ import Testing
             try await client.postAmount(transactionID: newID(), accountID: busy, amount: -1)
             for _ in 0..<5 { try await client.postAmount(transactionID: id, accountID: busy, amount: .max) }
             try await client.postAmount(transactionID: id, accountID: busy, amount: 1).problem(.unprocessableContent)
-            try await client.postAmount(transactionID: newID(), accountID: busy, amount: 2).problem(.unprocessableContent)
-            try await client.postAmount(transactionID: newID(), body: #"{"account_id":"\#(busy)","amount":"1"}"#).problem(.badRequest)
+            try await client.postAmount(transactionID: newID(), accountID: busy, amount: 2).problem(
+                .unprocessableContent)
+            try await client.postAmount(transactionID: newID(), body: #"{"account_id":"\#(busy)","amount":"1"}"#)
+                .problem(.badRequest)
             #expect(try await client.transactionVolume() == VolumeBody(maxVolume: 3, accounts: [zeros]))
 
             try await client.postAmount(transactionID: newID(), accountID: busy, amount: 0)

@@ -1,7 +1,7 @@
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import NIOCore
-import Hummingbird
 import Testing
 
 @testable import AccountServiceCore
@@ -82,11 +82,14 @@ import Testing
         }
     }
 
-    @Test(arguments: [nil, "application/xml", "text/plain", "application/x-www-form-urlencoded", "json", "application/jsonx"])
+    @Test(arguments: [
+        nil, "application/xml", "text/plain", "application/x-www-form-urlencoded", "json", "application/jsonx",
+    ])
     func otherContentTypesAreRefused(_ contentType: String?) async throws {
         try await withApp { client async throws in
             let response = try await client.postAmount(
-                transactionID: newID(), contentType: contentType, body: #"{"account_id":"\#(Self.account)","amount":7}"#)
+                transactionID: newID(), contentType: contentType, body: #"{"account_id":"\#(Self.account)","amount":7}"#
+            )
             try response.problem(.unsupportedMediaType)
             try await client.expectNoAccount(Self.account)
         }
@@ -96,7 +99,8 @@ import Testing
     func jsonWithParametersOrAnyCaseIsAccepted(_ contentType: String) async throws {
         try await withApp { client async throws in
             let response = try await client.postAmount(
-                transactionID: newID(), contentType: contentType, body: #"{"account_id":"\#(Self.account)","amount":7}"#)
+                transactionID: newID(), contentType: contentType, body: #"{"account_id":"\#(Self.account)","amount":7}"#
+            )
             #expect(response.status == .ok)
             #expect(try await client.balance(Self.account) == 7)
         }
@@ -153,7 +157,9 @@ import Testing
         }
     }
 
-    @Test(arguments: ["/transaction/not-a-uuid", "/balance/not-a-uuid", "/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1x"])
+    @Test(arguments: [
+        "/transaction/not-a-uuid", "/balance/not-a-uuid", "/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1x",
+    ])
     func malformedPathIDsAreRefused(_ uri: String) async throws {
         try await withApp { client async throws in
             try await client.get(uri).problem(.badRequest)

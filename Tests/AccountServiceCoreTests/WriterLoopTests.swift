@@ -22,7 +22,10 @@ import Testing
         func commit(
             _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
         ) async throws -> CommitPlan {
-            let fail = failNextCommit.withLock { fail in defer { fail = false }; return fail }
+            let fail = failNextCommit.withLock { fail in
+                defer { fail = false }
+                return fail
+            }
             if writes.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
                 for await _ in gate {}
             }
@@ -53,7 +56,9 @@ import Testing
     func postBehindAHeldCommit(
         _ postings: [Transaction], store: GatedStore, ledger: Ledger, beforeRelease: () -> Void = {}
     ) async throws -> [Result<PostingOutcome, any Error>] {
-        let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)) }
+        let first = Task {
+            try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1))
+        }
         while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
         let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
         while ledger.queue.count < postings.count { await Task.yield() }
@@ -68,7 +73,9 @@ import Testing
     @Test func postingsThatArriveDuringACommitShareTheNextOne() async throws {
         try await withGatedLedger { store, ledger async throws in
             let account = AccountID(UUID())
-            let postings = (1...300).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
+            let postings = (1...300).map {
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0))
+            }
             let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
             #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
@@ -94,7 +101,9 @@ import Testing
             #expect(throws: LedgerError.balanceOutOfRange(postings[1])) { try results[1].get() }
             #expect(try results[2].get() == .created(postings[2]))
             #expect(try results[3].get() == .replayed(postings[2]))
-            #expect(throws: LedgerError.idempotencyConflict(requested: postings[4], recorded: postings[2])) { try results[4].get() }
+            #expect(throws: LedgerError.idempotencyConflict(requested: postings[4], recorded: postings[2])) {
+                try results[4].get()
+            }
             #expect(try results[5].get() == .created(postings[5]))
             #expect(try await ledger.balance(of: account) == .max - 10 + 5 - 20)
             #expect(try await ledger.transactionVolume().maxVolume == 3)
@@ -105,7 +114,9 @@ import Testing
         try await withGatedLedger { store, ledger async throws in
             store.failNextCommit.withLock { $0 = true }  // the held first commit fails
             let account = AccountID(UUID())
-            let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)) }
+            let first = Task {
+                try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
+            }
             while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
             store.opener.finish()
             await #expect(throws: InjectedCommitFailure.self) { try await first.value }
@@ -121,7 +132,9 @@ import Testing
     @Test func aBatchOfFailedCommitFailsEveryPosting() async throws {
         try await withGatedLedger { store, ledger async throws in
             let account = AccountID(UUID())
-            let postings = (1...20).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
+            let postings = (1...20).map {
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0))
+            }
             // The held first commit succeeds; the batch behind it fails as a whole.
             let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger) {
                 store.failNextCommit.withLock { $0 = true }
@@ -145,7 +158,9 @@ import Testing
             let group = ServiceGroup(services: [ledger], logger: Logger(label: "test"))
             let running = Task { try await group.run() }
             let account = AccountID(UUID())
-            let first = Task { try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)) }
+            let first = Task {
+                try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
+            }
             while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
             let queued = (1...50).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
             let tasks = queued.map { posting in Task { try await ledger.post(posting) } }

@@ -14,7 +14,8 @@ struct AccountController<Context: RequestContext> {
         return BalanceResponse(balance: try await ledger.balance(of: account))
     }
 
-    @Sendable func maxTransactionVolume(_ request: Request, context: Context) async throws -> TransactionVolumeResponse {
+    @Sendable func maxTransactionVolume(_ request: Request, context: Context) async throws -> TransactionVolumeResponse
+    {
         TransactionVolumeResponse(try await ledger.transactionVolume())
     }
 }

@@ -14,7 +14,9 @@ struct AmountRequest {
     /// header (400), the body's size (413), then its content (400).
     init(_ request: Request) async throws {
         guard let contentType = request.headers[.contentType] else {
-            throw Problem(status: .unsupportedMediaType, detail: "The body must be JSON, sent with Content-Type: application/json.")
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "The body must be JSON, sent with Content-Type: application/json.")
         }
         guard MediaType(from: contentType)?.isType(.applicationJson) == true else {
             throw Problem(
@@ -93,10 +95,14 @@ struct AmountRequest {
         }
         let (literal, isInteger) = try reader.readNumberLiteral()
         guard isInteger else {
-            return .failure(.badRequest("amount must be an integer; \(Problem.quoted(literal)) has a fraction or an exponent."))
+            return .failure(
+                .badRequest("amount must be an integer; \(Problem.quoted(literal)) has a fraction or an exponent."))
         }
         guard let amount = Int64(literal) else {
-            return .failure(.badRequest("amount \(Problem.quoted(literal)) is outside the signed 64-bit range (\(Int64.min) to \(Int64.max))."))
+            return .failure(
+                .badRequest(
+                    "amount \(Problem.quoted(literal)) is outside the signed 64-bit range (\(Int64.min) to \(Int64.max))."
+                ))
         }
         return .success(amount)
     }

@@ -49,7 +49,9 @@ struct JSONBodyReader {
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return
+            case UInt8(ascii: "}"):
+                position += 1
+                return
             default: throw syntaxError("expected ',' or '}' after a member")
             }
         }
@@ -143,7 +145,9 @@ struct JSONBodyReader {
                 skipWhitespace()
                 switch peek() {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"): position += 1; return
+                case UInt8(ascii: "]"):
+                    position += 1
+                    return
                 default: throw syntaxError("expected ',' or ']' in an array")
                 }
             }

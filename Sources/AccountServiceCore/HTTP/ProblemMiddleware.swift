@@ -1,12 +1,14 @@
 import HTTPTypes
 import Hummingbird
-import NIOCore
 import Logging
+import NIOCore
 
 /// Turns every error a route throws into an RFC 9457 problem response: the one place where errors meet
 /// status codes. An error it does not know is a fault of the service: logged, and answered 500 without details.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
@@ -26,7 +28,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem(status: error.status, detail: error.status.reasonPhrase)
         default:
             context.logger.error("Request failed", metadata: ["error": "\(String(reflecting: error))"])
-            return Problem(status: .internalServerError, detail: "The service failed to handle the request; it has been logged.")
+            return Problem(
+                status: .internalServerError, detail: "The service failed to handle the request; it has been logged.")
         }
     }
 }

@@ -10,13 +10,14 @@ public struct ServiceRequestContext: RequestContext {
         coreContext = .init(source: source)
     }
 
-    /// One encoder for every request (its options never change, and encoding does not mutate it). Slashes are
-    /// written as they are, so that paths in problem details read `/amount`, not `\/amount`.
+    /// One encoder for every request (its options never change, and encoding does not mutate it). Keys are
+    /// sorted, so that a body is the same bytes every time (Foundation's order is otherwise unspecified), and
+    /// slashes are written as they are, so that paths in problem details read `/amount`, not `\/amount`.
     public var responseEncoder: JSONEncoder { Self.encoder }
 
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
 }

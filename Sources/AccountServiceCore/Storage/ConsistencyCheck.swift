@@ -67,16 +67,18 @@ public struct ConsistencyCheck: Sendable {
             report.accounts += 1
             let (sum, count) = sums.removeValue(forKey: account.id) ?? (0, 0)
             if Int128(account.balance) != sum || account.transactionCount != count {
-                report.discrepancies.append(Discrepancy(
-                    account: AccountID(account.id), storedBalance: account.balance,
-                    storedCount: account.transactionCount, transactionsSum: sum, transactionsCount: count))
+                report.discrepancies.append(
+                    Discrepancy(
+                        account: AccountID(account.id), storedBalance: account.balance,
+                        storedCount: account.transactionCount, transactionsSum: sum, transactionsCount: count))
             }
         }
         // Transactions of accounts that have no row.
         for (account, (sum, count)) in sums {
-            report.discrepancies.append(Discrepancy(
-                account: AccountID(account), storedBalance: nil, storedCount: nil,
-                transactionsSum: sum, transactionsCount: count))
+            report.discrepancies.append(
+                Discrepancy(
+                    account: AccountID(account), storedBalance: nil, storedCount: nil,
+                    transactionsSum: sum, transactionsCount: count))
         }
         report.discrepancies.sort { $0.account.description < $1.account.description }
         return report

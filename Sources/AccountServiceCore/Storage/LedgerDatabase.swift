@@ -66,8 +66,11 @@ public enum LedgerDatabase {
                 } else if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
                     return "it is a folder, not a file"
                 } else if !FileManager.default.isWritableFile(atPath: folder) {
-                    return "the folder \(folder) is not writable (SQLite creates its -wal and -shm files beside the database)"
-                } else if FileManager.default.fileExists(atPath: path), !FileManager.default.isWritableFile(atPath: path) {
+                    return
+                        "the folder \(folder) is not writable (SQLite creates its -wal and -shm files beside the database)"
+                } else if FileManager.default.fileExists(atPath: path),
+                    !FileManager.default.isWritableFile(atPath: path)
+                {
                     return "the file is not writable"
                 }
                 return "SQLite: \(error.message ?? "\(error.resultCode)")"
