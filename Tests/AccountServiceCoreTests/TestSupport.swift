@@ -41,6 +41,12 @@ func withLedger(
     }
 }
 
+/// Waits until `condition` holds. It sleeps between looks, so a test's time limit (which cancels the test)
+/// ends the wait with CancellationError; a loop of `Task.yield()` would ignore the cancellation and spin on.
+func waitUntil(_ condition: () -> Bool) async throws {
+    while !condition() { try await Task.sleep(for: .milliseconds(1)) }
+}
+
 /// Runs `test` against the application built on `path` (a fresh database when nil), exactly as the
 /// executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
 func withApp(

@@ -59,9 +59,9 @@ import Testing
         let first = Task {
             try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1))
         }
-        while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
+        try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
         let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
-        while ledger.queue.count < postings.count { await Task.yield() }
+        try await waitUntil { ledger.queue.count >= postings.count }
         beforeRelease()
         store.opener.finish()
         _ = try await first.value
@@ -117,7 +117,7 @@ import Testing
             let first = Task {
                 try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
             }
-            while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
+            try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
             store.opener.finish()
             await #expect(throws: InjectedCommitFailure.self) { try await first.value }
             #expect(try await ledger.store.balance(of: account) == nil)
@@ -161,10 +161,10 @@ import Testing
             let first = Task {
                 try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
             }
-            while store.writes.load(ordering: .sequentiallyConsistent) == 0 { await Task.yield() }
+            try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
             let queued = (1...50).map { Transaction(id: TransactionID(UUID()), accountID: account, amount: Int64($0)) }
             let tasks = queued.map { posting in Task { try await ledger.post(posting) } }
-            while ledger.queue.count < queued.count { await Task.yield() }
+            try await waitUntil { ledger.queue.count >= queued.count }
 
             await group.triggerGracefulShutdown()
             store.opener.finish()
