@@ -30,8 +30,8 @@ public func buildApplication(_ arguments: some AppArguments) async throws -> som
 }
 
 /// The routes of the Account Management API.
-func buildRouter(ledger: Ledger) -> Router<ServiceRequestContext> {
-    let router = Router(context: ServiceRequestContext.self, options: .autoGenerateHeadEndpoints)
+func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
+    let router = Router(options: .autoGenerateHeadEndpoints)
     router.add(middleware: ProblemMiddleware())
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }

@@ -82,26 +82,29 @@ import Yams
         }
     }
 
-    /// Bodies are JSON, and the same bytes every time: keys in sorted order, ids in lower case, no escaped slashes.
-    @Test func successBodiesAreJSONWithStableBytes() async throws {
+    /// Bodies are JSON, and the same bytes every time: members in a fixed order, ids in lower case.
+    @Test func successAndProblemBodiesAreJSONWithStableBytes() async throws {
         try await withApp { client async throws in
             let account = "A40BCC03-6F39-418C-AD0B-97E14F522EC1"
             let id = "7943F961-A733-43CF-BA3D-905A5856F6DA"
             let posted = try await client.postAmount(transactionID: id, accountID: account, amount: -1)
             let (lowerAccount, lowerID) = (account.lowercased(), id.lowercased())
-            let json = "application/json; charset=utf-8"
-            #expect(posted.headers[.contentType] == json)
+            #expect(posted.headers[.contentType] == "application/json")
             #expect(
                 String(buffer: posted.body)
-                    == #"{"account_id":"\#(lowerAccount)","amount":-1,"transaction_id":"\#(lowerID)"}"#)
+                    == #"{"transaction_id":"\#(lowerID)","account_id":"\#(lowerAccount)","amount":-1}"#)
             let balance = try await client.get("/balance/\(account)")
-            #expect(balance.headers[.contentType] == json)
+            #expect(balance.headers[.contentType] == "application/json")
             #expect(String(buffer: balance.body) == #"{"balance":-1}"#)
             let volume = try await client.get("/max_transaction_volume")
-            #expect(volume.headers[.contentType] == json)
-            #expect(String(buffer: volume.body) == #"{"accounts":["\#(lowerAccount)"],"maxVolume":1}"#)
+            #expect(volume.headers[.contentType] == "application/json")
+            #expect(String(buffer: volume.body) == #"{"maxVolume":1,"accounts":["\#(lowerAccount)"]}"#)
             let problem = try await client.executeRequest(uri: "/amount", method: .put, headers: [:], body: nil)
-            #expect(String(buffer: problem.body).hasPrefix(#"{"detail":"PUT is not allowed on /amount; use POST.""#))
+            #expect(problem.headers[.contentType] == "application/problem+json")
+            #expect(
+                String(buffer: problem.body)
+                    == #"{"type":"about:blank","title":"Method Not Allowed","status":405,"detail":"PUT is not allowed on /amount; use POST."}"#
+            )
         }
     }
 }

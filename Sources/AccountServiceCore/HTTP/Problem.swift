@@ -35,21 +35,28 @@ public struct Problem: HTTPResponseError, Equatable {
         text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))…'"
     }
 
-    /// Written by the same JSON encoder as every success body (the context's `responseEncoder`).
+    /// Written by the same ``JSONWriter`` as every success body.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = try context.responseEncoder.encode(
-            Body(type: type, title: title, status: Int(status.code), detail: detail), from: request, context: context)
-        response.status = status
-        response.headers[.contentType] = "application/problem+json"
+        var response = Response(status: status, jsonBody: Body(problem: self), contentType: "application/problem+json")
         for field in headers { response.headers.append(field) }
         return response
     }
 
-    private struct Body: Encodable {
-        let type: String
-        let title: String
-        let status: Int
-        let detail: String
+    private struct Body: JSONBody {
+        let problem: Problem
+
+        func write(to json: inout JSONWriter) {
+            json.object { json in
+                json.key("type")
+                json.value(problem.type)
+                json.key("title")
+                json.value(problem.title)
+                json.key("status")
+                json.value(Int64(problem.status.code))
+                json.key("detail")
+                json.value(problem.detail)
+            }
+        }
     }
 }
 

@@ -1,36 +1,49 @@
-import Hummingbird
-
 /// `{"transaction_id": "…", "account_id": "…", "amount": 7}`
-struct TransactionResponse: ResponseEncodable {
-    let transactionID: TransactionID
-    let accountID: AccountID
-    let amount: Int64
+struct TransactionResponse: JSONBody {
+    let transaction: Transaction
 
     init(_ transaction: Transaction) {
-        transactionID = transaction.id
-        accountID = transaction.accountID
-        amount = transaction.amount
+        self.transaction = transaction
     }
 
-    enum CodingKeys: String, CodingKey {
-        case transactionID = "transaction_id"
-        case accountID = "account_id"
-        case amount
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("transaction_id")
+            json.value(transaction.id)
+            json.key("account_id")
+            json.value(transaction.accountID)
+            json.key("amount")
+            json.value(transaction.amount)
+        }
     }
 }
 
 /// `{"balance": 10}`
-struct BalanceResponse: ResponseEncodable {
+struct BalanceResponse: JSONBody {
     let balance: Int64
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("balance")
+            json.value(balance)
+        }
+    }
 }
 
 /// `{"maxVolume": 4, "accounts": ["…", "…"]}`
-struct TransactionVolumeResponse: ResponseEncodable {
-    let maxVolume: Int64
-    let accounts: [AccountID]
+struct TransactionVolumeResponse: JSONBody {
+    let volume: TransactionVolume
 
     init(_ volume: TransactionVolume) {
-        maxVolume = volume.maxVolume
-        accounts = volume.accounts
+        self.volume = volume
+    }
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("maxVolume")
+            json.value(volume.maxVolume)
+            json.key("accounts")
+            json.array(volume.accounts) { json, account in json.value(account) }
+        }
     }
 }

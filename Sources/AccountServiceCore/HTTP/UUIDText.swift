@@ -1,17 +1,11 @@
 import Foundation
 
 /// Identifiers as the API spells them: parsed from paths, headers and bodies, written in responses.
-extension Identifier: Encodable {
+extension Identifier {
     /// Parses a UUID in its 36-character textual form, in either case; nil for anything else.
     init?(parsing text: some StringProtocol) {
         guard let uuid = UUID(canonicalText: text) else { return nil }
         self.init(uuid)
-    }
-
-    /// A JSON string in the lower-case canonical form.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(uuid.canonicalText)
     }
 }
 
