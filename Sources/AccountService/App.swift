@@ -101,7 +101,8 @@ struct ListenError: Error, CustomStringConvertible {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify that every account's balance and transaction count equal the sum and count of its "
-            + "transactions, and that SQLite's integrity check passes. Safe while the service runs.",
+            + "transactions, every balance_after its running sum, commit times never decrease, and SQLite's "
+            + "integrity check passes. Safe while the service runs.",
         usage: "account-service check [--database <database>]",
         discussion: "Exits 1 and names every account that differs. The database is the one --database names."
     )
@@ -113,14 +114,17 @@ struct Check: ParsableCommand {
         let report = try ConsistencyCheck.run(path: service.databasePath)
         for error in report.integrityErrors { print("integrity: \(error)") }
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
+        for error in report.historyErrors.prefix(100) { print("history: \(error)") }
         let summary = "\(report.accounts) accounts, \(report.transactions) transactions"
         guard report.isConsistent else {
             print(
                 "INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
-                    + "\(report.integrityErrors.count) integrity errors")
+                    + "\(report.historyErrors.count) history errors, \(report.integrityErrors.count) integrity errors")
             throw ExitCode.failure
         }
-        print("consistent: \(summary); every balance and count matches its transactions; integrity ok")
+        print(
+            "consistent: \(summary); every balance and count matches its transactions, every balance_after its "
+                + "running sum, commit times never decrease; integrity ok")
     }
 }
 

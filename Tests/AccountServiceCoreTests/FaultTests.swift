@@ -18,8 +18,13 @@ import Testing
         func commit(
             _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
         ) async throws -> CommitPlan { throw DiskFailure() }
-        func transaction(_ id: TransactionID) async throws -> Transaction? { throw DiskFailure() }
+        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { throw DiskFailure() }
         func balance(of account: AccountID) async throws -> Int64? { throw DiskFailure() }
+        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? { throw DiskFailure() }
+        func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+            throw DiskFailure()
+        }
+        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] { throw DiskFailure() }
         func transactionVolume() async throws -> TransactionVolume { throw DiskFailure() }
     }
 

@@ -77,8 +77,12 @@ import Testing
         try await withTemporaryDatabase { path in
             let pool = try LedgerDatabase.open(path: path)
             let plan = try await pool.read { db in
-                try Row.fetchAll(
-                    db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: sql.contains("?") ? [Data(count: 16)] : []
+                // Any value will do for the plan; numbered parameters (?4) count up to the largest.
+                let numbered = sql.matches(of: /\?(\d+)/).compactMap { Int($0.1) }.max()
+                let count = numbered ?? sql.filter { $0 == "?" }.count
+                return try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN \(sql)",
+                    arguments: StatementArguments(Array(repeating: Data(count: 16), count: count))
                 ).map { $0["detail"] as String }
             }
             #expect(!plan.isEmpty)
@@ -101,7 +105,7 @@ import Testing
                 _ = try await store.commit([posting]) { snapshot in
                     var stale = snapshot
                     stale.balances[account] = 4
-                    return Ledger.plan([posting], on: stale)
+                    return Ledger.plan([posting], on: stale, now: .now())
                 }
             }
             #expect(try await store.balance(of: account) == 5)

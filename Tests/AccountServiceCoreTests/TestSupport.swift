@@ -144,3 +144,15 @@ extension TestResponse {
 
 /// A new random UUID in lower-case canonical form.
 func newID() -> String { UUID().uuidString.lowercased() }
+
+extension PostingOutcome {
+    /// The transaction, when this posting created it.
+    var created: Transaction? {
+        if case .created(let entry) = self { entry.transaction } else { nil }
+    }
+
+    /// The transaction, when this posting replayed it.
+    var replayed: Transaction? {
+        if case .replayed(let entry) = self { entry.transaction } else { nil }
+    }
+}

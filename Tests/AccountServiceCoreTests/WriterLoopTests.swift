@@ -37,8 +37,17 @@ import Testing
             }
         }
 
-        func transaction(_ id: TransactionID) async throws -> Transaction? { try await inner.transaction(id) }
+        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await inner.transaction(id) }
         func balance(of account: AccountID) async throws -> Int64? { try await inner.balance(of: account) }
+        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
+            try await inner.balance(of: account, at: instant)
+        }
+        func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+            try await inner.statement(of: account, before: before, limit: limit)
+        }
+        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
+            try await inner.transactions(after: after, limit: limit)
+        }
         func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
     }
 
@@ -97,14 +106,14 @@ import Testing
             ]
             let results = try await postBehindAHeldCommit(postings, store: store, ledger: ledger)
             #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
-            #expect(try results[0].get() == .created(postings[0]))
+            #expect(try results[0].get().created == postings[0])
             #expect(throws: LedgerError.balanceOutOfRange(postings[1])) { try results[1].get() }
-            #expect(try results[2].get() == .created(postings[2]))
-            #expect(try results[3].get() == .replayed(postings[2]))
+            #expect(try results[2].get().created == postings[2])
+            #expect(try results[3].get().replayed == postings[2])
             #expect(throws: LedgerError.idempotencyConflict(requested: postings[4], recorded: postings[2])) {
                 try results[4].get()
             }
-            #expect(try results[5].get() == .created(postings[5]))
+            #expect(try results[5].get().created == postings[5])
             #expect(try await ledger.balance(of: account) == .max - 10 + 5 - 20)
             #expect(try await ledger.transactionVolume().maxVolume == 3)
         }
@@ -124,7 +133,7 @@ import Testing
 
             // The next batch commits normally.
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 2)
-            #expect(try await ledger.post(posting) == .created(posting))
+            #expect(try await ledger.post(posting).created == posting)
             #expect(try await ledger.balance(of: account) == 2)
         }
     }
@@ -171,7 +180,7 @@ import Testing
             try await running.value
             _ = try await first.value
             for (task, posting) in zip(tasks, queued) {
-                #expect(try await task.value == .created(posting))
+                #expect(try await task.value.created == posting)
             }
             #expect(try await ledger.balance(of: account) == 1 + (1...50).reduce(0, +))
             await #expect(throws: LedgerError.unavailable) {

@@ -1,17 +1,49 @@
+import HTTPTypes
 import Hummingbird
 
-/// GET /balance/{account_id} and GET /max_transaction_volume.
+/// GET /balance/{account_id} (now or `?at=` an instant), GET /accounts/{account_id}/transactions (the statement)
+/// and GET /max_transaction_volume.
 struct AccountController<Context: RequestContext> {
     let ledger: Ledger
 
+    /// Statement pages hold 1 to 1,000 transactions, 100 unless asked.
+    static var pageSizes: ClosedRange<Int64> { 1...1000 }
+    static var defaultPageSize: Int64 { 100 }
+
     func addRoutes(to router: Router<Context>) {
         router.get("/balance/{account_id}", use: balance)
+        router.get("/accounts/{account_id}/transactions", use: statement)
         router.get("/max_transaction_volume", use: maxTransactionVolume)
     }
 
     @Sendable func balance(_ request: Request, context: Context) async throws -> BalanceResponse {
         let account = try context.parameters.identifier("account_id", as: AccountID.self)
-        return BalanceResponse(balance: try await ledger.balance(of: account))
+        guard let at = try request.queryParameter("at") else {
+            return BalanceResponse(balance: try await ledger.balance(of: account))
+        }
+        guard let instant = Timestamp(rfc3339: at) else {
+            throw Problem.badRequest(
+                "at \(Problem.quoted(at)) is not an RFC 3339 date-time with an offset, such as 2026-11-25T09:04:17.123Z."
+            )
+        }
+        return BalanceResponse(balance: try await ledger.balance(of: account, at: instant))
+    }
+
+    /// Newest first; `next` (and a `Link: <…>; rel="next"` header) names the following page, null on the last.
+    @Sendable func statement(_ request: Request, context: Context) async throws -> EditedResponse<StatementResponse> {
+        let account = try context.parameters.identifier("account_id", as: AccountID.self)
+        let limit = try request.integerQueryParameter("limit", in: Self.pageSizes) ?? Self.defaultPageSize
+        let before = try request.integerQueryParameter("before", in: 1...Int64.max)
+        // One more than the page, to know whether another page follows.
+        let entries = try await ledger.statement(of: account, before: before, limit: Int(limit) + 1)
+        let page = Array(entries.prefix(Int(limit)))
+        var headers = HTTPFields()
+        var next: String?
+        if entries.count > page.count, let last = page.last {
+            next = "/accounts/\(account)/transactions?limit=\(limit)&before=\(last.sequence)"
+            headers[.link] = "<\(next!)>; rel=\"next\""
+        }
+        return EditedResponse(headers: headers, response: StatementResponse(entries: page, next: next))
     }
 
     @Sendable func maxTransactionVolume(_ request: Request, context: Context) async throws -> TransactionVolumeResponse
@@ -29,4 +61,8 @@ extension Parameters {
         }
         return id
     }
+}
+
+extension HTTPField.Name {
+    static let link = HTTPField.Name("Link")!
 }

@@ -48,6 +48,11 @@ struct JSONWriter {
         buffer.writeString(String(number))
     }
 
+    mutating func null() {
+        separate()
+        buffer.writeStaticString("null")
+    }
+
     /// An identifier in its lower-case canonical form, which never needs escaping.
     mutating func value<Kind>(_ id: Identifier<Kind>) {
         separate()

@@ -1,13 +1,14 @@
 import HTTPTypes
 import Hummingbird
 
-/// POST /amount and GET /transaction/{transaction_id}.
+/// POST /amount, GET /transaction/{transaction_id} and GET /transactions (the change feed).
 struct TransactionController<Context: RequestContext> {
     let ledger: Ledger
 
     func addRoutes(to router: Router<Context>) {
         router.post("/amount", use: post)
         router.get("/transaction/{transaction_id}", use: get)
+        router.get("/transactions", use: feed)
     }
 
     /// Answers 200 with the transaction whether it is new or a replay; a replay carries `Idempotent-Replayed: true`.
@@ -17,12 +18,24 @@ struct TransactionController<Context: RequestContext> {
         if case .replayed = outcome {
             headers[.idempotentReplayed] = "true"
         }
-        return EditedResponse(headers: headers, response: TransactionResponse(outcome.transaction))
+        return EditedResponse(headers: headers, response: TransactionResponse(outcome.entry))
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> TransactionResponse {
         let id = try context.parameters.identifier("transaction_id", as: TransactionID.self)
         return TransactionResponse(try await ledger.transaction(id))
+    }
+
+    /// Every transaction after sequence `after` (default 0), in sequence order, at most `limit` (1–1,000, default
+    /// 100); with `wait` (0–30 seconds), an empty answer is held until a commit records one or the wait ends.
+    @Sendable func feed(_ request: Request, context: Context) async throws -> FeedResponse {
+        let after = try request.integerQueryParameter("after", in: 0...Int64.max) ?? 0
+        let limit =
+            try request.integerQueryParameter("limit", in: AccountController<Context>.pageSizes)
+            ?? AccountController<Context>.defaultPageSize
+        let wait = try request.integerQueryParameter("wait", in: 0...30) ?? 0
+        let entries = try await ledger.transactions(after: after, limit: Int(limit), wait: .seconds(wait))
+        return FeedResponse(entries: entries, nextAfter: entries.last?.sequence ?? after)
     }
 }
 

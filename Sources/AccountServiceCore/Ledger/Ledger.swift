@@ -11,11 +11,18 @@ public final class Ledger: Service, Sendable {
     /// A bound on one write transaction, so that one commit never holds a very large batch.
     static let maximumCommitSize = 1024
 
+    /// The longest a change-feed request may wait for a commit.
+    public static let maximumWait = Duration.seconds(30)
+
     let store: any LedgerStore
     let queue = CommitQueue()
+    let notifier = CommitNotifier()
+    /// The commit time source; a commit is never stamped earlier than the one before it, whatever this says.
+    let clock: @Sendable () -> Timestamp
 
-    public init(store: any LedgerStore) {
+    public init(store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.store = store
+        self.clock = clock
     }
 
     /// Posts a transaction once: a repeat with the same id, account and amount replays the recorded one.
@@ -30,14 +37,46 @@ public final class Ledger: Service, Sendable {
         }.get()
     }
 
-    public func transaction(_ id: TransactionID) async throws -> Transaction {
-        guard let transaction = try await store.transaction(id) else { throw LedgerError.transactionNotFound(id) }
-        return transaction
+    public func transaction(_ id: TransactionID) async throws -> LedgerEntry {
+        guard let entry = try await store.transaction(id) else { throw LedgerError.transactionNotFound(id) }
+        return entry
     }
 
     public func balance(of account: AccountID) async throws -> Int64 {
         guard let balance = try await store.balance(of: account) else { throw LedgerError.accountNotFound(account) }
         return balance
+    }
+
+    /// The balance right after the account's last transaction committed at or before `instant`.
+    /// - Throws: ``LedgerError/accountNotFound(_:)`` when the account had no transaction by then.
+    public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64 {
+        guard let balance = try await store.balance(of: account, at: instant) else {
+            throw LedgerError.accountNotFound(account)
+        }
+        return balance
+    }
+
+    /// One page of the account's statement: its transactions with a sequence below `before` (from the newest
+    /// when nil), newest first, at most `limit`.
+    /// - Throws: ``LedgerError/accountNotFound(_:)`` for an account without transactions.
+    public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+        let page = try await store.statement(of: account, before: before, limit: limit)
+        if page.isEmpty, try await store.balance(of: account) == nil { throw LedgerError.accountNotFound(account) }
+        return page
+    }
+
+    /// The change feed: every transaction with a sequence above `after`, in sequence order, at most `limit`.
+    /// When there is none, it waits up to `wait` for a commit that records one, woken by the commit itself.
+    public func transactions(after: Int64, limit: Int, wait: Duration = .zero) async throws -> [LedgerEntry] {
+        let deadline = ContinuousClock.now + min(wait, Self.maximumWait)
+        while true {
+            // The generation is noted before the read, so a commit that lands between the read and the wait
+            // still wakes it.
+            let generation = notifier.generation
+            let entries = try await store.transactions(after: after, limit: limit)
+            guard entries.isEmpty, ContinuousClock.now < deadline else { return entries }
+            guard await notifier.wait(beyond: generation, until: deadline) else { return [] }
+        }
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
@@ -57,7 +96,8 @@ public final class Ledger: Service, Sendable {
     private func commitQueued() async {
         while case let batch = queue.take(upTo: Self.maximumCommitSize), !batch.isEmpty {
             do {
-                let plan = try await Self.commit(batch.map(\.transaction), to: store)
+                let plan = try await Self.commit(batch.map(\.transaction), to: store, clock: clock)
+                if !plan.created.isEmpty { notifier.committed() }
                 for (waiting, outcome) in zip(batch, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
                 for waiting in batch { waiting.continuation.resume(throwing: error) }
@@ -65,18 +105,25 @@ public final class Ledger: Service, Sendable {
         }
     }
 
-    /// Commits `postings` to `store` in one write transaction, decided by the rules.
-    static func commit(_ postings: [Transaction], to store: any LedgerStore) async throws -> CommitPlan {
-        try await store.commit(postings) { snapshot in plan(postings, on: snapshot) }
+    /// Commits `postings` to `store` in one write transaction, decided by the rules, stamped by `clock`.
+    static func commit(
+        _ postings: [Transaction], to store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+    ) async throws -> CommitPlan {
+        try await store.commit(postings) { snapshot in plan(postings, on: snapshot, now: clock()) }
     }
 
     /// The rules, applied to postings in order on what the store holds: a known id with the same account and
     /// amount is a replay, with anything else a conflict; an amount that would take its account's balance out
     /// of 64 bits is refused. A refused posting changes nothing, so it does not disturb the others, and a
     /// posting sees the ones before it (the same id twice is a replay the second time).
-    static func plan(_ postings: [Transaction], on snapshot: LedgerSnapshot) -> CommitPlan {
+    ///
+    /// Created transactions take the sequences after the snapshot's last, in posting order, and one commit time:
+    /// `now`, or the last commit's time if the clock says earlier, so time never runs backwards along sequence.
+    static func plan(_ postings: [Transaction], on snapshot: LedgerSnapshot, now: Timestamp) -> CommitPlan {
         var plan = CommitPlan()
         plan.outcomes.reserveCapacity(postings.count)
+        let createdAt = max(now, snapshot.lastCreatedAt ?? now)
+        var sequence = snapshot.lastSequence
         var recorded = snapshot.recorded
         var balances = snapshot.balances
         var added: [AccountID: Int64] = [:]
@@ -84,9 +131,9 @@ public final class Ledger: Service, Sendable {
         for posting in postings {
             if let existing = recorded[posting.id] {
                 plan.outcomes.append(
-                    existing == posting
+                    existing.transaction == posting
                         ? .success(.replayed(existing))
-                        : .failure(.idempotencyConflict(requested: posting, recorded: existing)))
+                        : .failure(.idempotencyConflict(requested: posting, recorded: existing.transaction)))
                 continue
             }
             let (balance, overflow) = (balances[posting.accountID] ?? 0).addingReportingOverflow(posting.amount)
@@ -94,12 +141,15 @@ public final class Ledger: Service, Sendable {
                 plan.outcomes.append(.failure(.balanceOutOfRange(posting)))
                 continue
             }
+            sequence += 1
+            let entry = LedgerEntry(
+                transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)
             balances[posting.accountID] = balance
-            recorded[posting.id] = posting
+            recorded[posting.id] = entry
             if added[posting.accountID, default: 0] == 0 { touched.append(posting.accountID) }
             added[posting.accountID, default: 0] += 1
-            plan.created.append(posting)
-            plan.outcomes.append(.success(.created(posting)))
+            plan.created.append(entry)
+            plan.outcomes.append(.success(.created(entry)))
         }
         plan.accounts = touched.map { account in
             AccountChange(

@@ -1,30 +1,50 @@
 /// Where the ledger keeps its state. The storage module implements it; the ledger holds the rules.
+///
+/// **Gap-safe visibility**, the rule every store keeps: once any reader has seen a transaction with sequence S,
+/// no transaction with a sequence ≤ S becomes visible later. A store assigns sequences in commit order, inside
+/// the write transaction that makes them visible, and never lets a commit with smaller sequences become visible
+/// after one with larger sequences (SQLite's single writer gives this: each commit takes the next sequences while
+/// it holds the write lock, and becomes visible at once, whole).
 public protocol LedgerStore: Sendable {
     /// Commits `postings` in one atomic, durable write transaction, decided by the ledger's rules.
     ///
-    /// Inside the transaction the store reads what the rules need (``LedgerSnapshot``: the transactions already
-    /// recorded under the postings' ids, the balances of their accounts), calls `decide` once with it, writes the
-    /// ``CommitPlan``'s changes, and commits. It returns the plan once the commit is durable. If anything fails,
-    /// nothing is written and the error is thrown.
+    /// Inside the transaction the store reads what the rules need (``LedgerSnapshot``), calls `decide` once with
+    /// it, writes the ``CommitPlan``'s changes, and commits. It returns the plan once the commit is durable. If
+    /// anything fails, nothing is written and the error is thrown.
     func commit(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan
 
-    func transaction(_ id: TransactionID) async throws -> Transaction?
+    func transaction(_ id: TransactionID) async throws -> LedgerEntry?
     func balance(of account: AccountID) async throws -> Int64?
+    /// The balance after the account's last transaction committed at or before `instant`; nil when it had none.
+    func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64?
+    /// The account's transactions with a sequence below `before` (all when nil), newest first, at most `limit`.
+    func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry]
+    /// Every transaction with a sequence above `after`, in sequence order, at most `limit`.
+    func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
     func transactionVolume() async throws -> TransactionVolume
 }
 
 /// What the ledger's rules need to know to decide a commit, read inside its write transaction.
 public struct LedgerSnapshot: Sendable {
     /// The recorded transactions whose ids are among the postings' (absent ids are not recorded).
-    public var recorded: [TransactionID: Transaction]
+    public var recorded: [TransactionID: LedgerEntry]
     /// The balances of the postings' accounts that exist (absent accounts have no transaction yet).
     public var balances: [AccountID: Int64]
+    /// The largest sequence recorded, 0 when none is.
+    public var lastSequence: Int64
+    /// The commit time of the last recorded transaction; a new commit is never earlier.
+    public var lastCreatedAt: Timestamp?
 
-    public init(recorded: [TransactionID: Transaction] = [:], balances: [AccountID: Int64] = [:]) {
+    public init(
+        recorded: [TransactionID: LedgerEntry] = [:], balances: [AccountID: Int64] = [:], lastSequence: Int64 = 0,
+        lastCreatedAt: Timestamp? = nil
+    ) {
         self.recorded = recorded
         self.balances = balances
+        self.lastSequence = lastSequence
+        self.lastCreatedAt = lastCreatedAt
     }
 }
 
@@ -32,8 +52,8 @@ public struct LedgerSnapshot: Sendable {
 public struct CommitPlan: Sendable {
     /// One per posting, in order: created or replayed, or the reason it was refused.
     public var outcomes: [Result<PostingOutcome, LedgerError>] = []
-    /// The new transactions to record, in posting order.
-    public var created: [Transaction] = []
+    /// The new transactions to record, in posting order, with consecutive sequences and one commit time.
+    public var created: [LedgerEntry] = []
     /// The new balance of every account a created transaction touches, in the order of first touch.
     public var accounts: [AccountChange] = []
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// A money movement on one account: a positive amount credits it, a negative one debits it.
 public struct Transaction: Hashable, Sendable {
     public let id: TransactionID
@@ -12,17 +18,51 @@ public struct Transaction: Hashable, Sendable {
     }
 }
 
+/// An instant, in whole milliseconds since 1970-01-01T00:00:00Z (UTC).
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let millisecondsSince1970: Int64
+
+    public init(millisecondsSince1970: Int64) {
+        self.millisecondsSince1970 = millisecondsSince1970
+    }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
+        lhs.millisecondsSince1970 < rhs.millisecondsSince1970
+    }
+
+    public var description: String { "\(millisecondsSince1970) ms" }
+}
+
+/// A transaction as the ledger recorded it: where it stands in the commit order, when it was committed, and the
+/// balance of its account right after it.
+public struct LedgerEntry: Hashable, Sendable {
+    public let transaction: Transaction
+    /// Its position in the ledger's commit order: positive and unique; gaps are allowed.
+    public let sequence: Int64
+    /// When its commit was made; it never decreases along `sequence`.
+    public let createdAt: Timestamp
+    public let balanceAfter: Int64
+
+    public init(transaction: Transaction, sequence: Int64, createdAt: Timestamp, balanceAfter: Int64) {
+        self.transaction = transaction
+        self.sequence = sequence
+        self.createdAt = createdAt
+        self.balanceAfter = balanceAfter
+    }
+}
+
 /// What posting a transaction did.
 public enum PostingOutcome: Hashable, Sendable {
     /// The transaction was new and is now recorded.
-    case created(Transaction)
-    /// A transaction with this id and the same account and amount was already recorded; nothing changed.
-    case replayed(Transaction)
+    case created(LedgerEntry)
+    /// A transaction with this id and the same account and amount was already recorded; nothing changed, and
+    /// this is the original record.
+    case replayed(LedgerEntry)
 
     /// The transaction as recorded.
-    public var transaction: Transaction {
+    public var entry: LedgerEntry {
         switch self {
-        case .created(let transaction), .replayed(let transaction): transaction
+        case .created(let entry), .replayed(let entry): entry
         }
     }
 }
@@ -37,5 +77,14 @@ public struct TransactionVolume: Hashable, Sendable {
     public init(maxVolume: Int64, accounts: [AccountID]) {
         self.maxVolume = maxVolume
         self.accounts = accounts
+    }
+}
+
+extension Timestamp {
+    /// The system clock, to the millisecond.
+    @Sendable public static func now() -> Timestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Timestamp(millisecondsSince1970: Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000)
     }
 }

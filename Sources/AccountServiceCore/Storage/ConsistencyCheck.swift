@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 
 /// Verifies that the stored ledger agrees with itself: every account's balance and transaction count equal the
-/// sum and the count of its transactions, every transaction belongs to an account, and SQLite's own integrity
-/// check passes. It reads one snapshot, so it can run while the service is writing.
+/// sum and the count of its transactions, each transaction's balance_after is its account's running sum in
+/// sequence order, commit times never decrease along sequence, every transaction belongs to an account, and
+/// SQLite's own integrity check passes. It reads one snapshot, so it can run while the service is writing.
 public struct ConsistencyCheck: Sendable {
     /// An account whose stored figures differ from its transactions.
     public struct Discrepancy: Sendable, Equatable, CustomStringConvertible {
@@ -30,8 +31,11 @@ public struct ConsistencyCheck: Sendable {
         public var discrepancies: [Discrepancy] = []
         /// What `PRAGMA integrity_check` and `PRAGMA foreign_key_check` reported, when not "ok".
         public var integrityErrors: [String] = []
+        /// Transactions whose balance_after is not their account's running sum in sequence order, or whose
+        /// created_at is earlier than the previous transaction's.
+        public var historyErrors: [String] = []
 
-        public var isConsistent: Bool { discrepancies.isEmpty && integrityErrors.isEmpty }
+        public var isConsistent: Bool { discrepancies.isEmpty && integrityErrors.isEmpty && historyErrors.isEmpty }
     }
 
     /// Checks the database at `path`, which must exist; nothing is written to it.
@@ -53,14 +57,30 @@ public struct ConsistencyCheck: Sendable {
 
         // Sums in 128 bits: SQLite's sum() can overflow on an intermediate total even when every balance fits,
         // and total() is a float. Memory grows with the number of accounts, not of transactions.
+        // In sequence order (the table's own order), each balance_after must be its account's running sum, and
+        // commit times must never decrease.
         var sums: [UUID: (sum: Int128, count: Int64)] = [:]
-        let transactions = try Row.fetchCursor(db, sql: "SELECT account_id, amount FROM transactions")
+        var lastCreatedAt = Int64.min
+        let transactions = try Row.fetchCursor(
+            db,
+            sql: "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence")
         while let row = try transactions.next() {
-            let account: UUID = row[0]
-            let amount: Int64 = row[1]
+            let (sequence, account, amount, createdAt, balanceAfter): (Int64, UUID, Int64, Int64, Int64) =
+                (row[0], row[1], row[2], row[3], row[4])
             sums[account, default: (0, 0)].sum += Int128(amount)
             sums[account, default: (0, 0)].count += 1
             report.transactions += 1
+            if Int128(balanceAfter) != sums[account]!.sum {
+                report.historyErrors.append(
+                    "transaction \(sequence) of account \(AccountID(account)): balance_after \(balanceAfter), "
+                        + "but the account's amounts up to it sum to \(sums[account]!.sum)")
+            }
+            if createdAt < lastCreatedAt {
+                report.historyErrors.append(
+                    "transaction \(sequence): created_at \(createdAt) is earlier than the one before (\(lastCreatedAt))"
+                )
+            }
+            lastCreatedAt = createdAt
         }
         let accounts = try AccountRecord.fetchCursor(db)
         while let account = try accounts.next() {

@@ -6,8 +6,29 @@ import GRDB
 public struct SQLiteLedgerStore: LedgerStore {
     /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads.
     enum SQL {
-        static let transactionByID = "SELECT id, account_id, amount FROM transactions WHERE id = ?"
+        static let transactionByID = "SELECT \(TransactionRecord.columns) FROM transactions WHERE id = ?"
         static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
+        /// The last balance_after of the account at or before an instant: one descent of transactions_by_account.
+        static let balanceAtInstant = """
+            SELECT balance_after FROM transactions WHERE account_id = ?1 AND created_at <= ?2
+            ORDER BY created_at DESC, sequence DESC LIMIT 1
+            """
+        /// A statement page: the range of transactions_by_account below (created_at, sequence) = (?2, ?3), read
+        /// backwards. created_at never decreases along sequence, so this is "sequence < before" when ?2 is the
+        /// commit time of the first transaction at or after `before` (``commitTimeFrom``).
+        static let statementPage = """
+            SELECT \(TransactionRecord.columns) FROM transactions
+            WHERE account_id = ?1 AND created_at <= ?2 AND (created_at < ?2 OR sequence < ?3)
+            ORDER BY created_at DESC, sequence DESC LIMIT ?4
+            """
+        static let commitTimeFrom = "SELECT created_at FROM transactions WHERE sequence >= ? ORDER BY sequence LIMIT 1"
+        /// A feed page: a range of the table itself, which is ordered by sequence.
+        static let feedPage = """
+            SELECT \(TransactionRecord.columns) FROM transactions WHERE sequence > ?1 ORDER BY sequence LIMIT ?2
+            """
+        static let lastTransaction = """
+            SELECT sequence, created_at FROM transactions WHERE sequence = (SELECT max(sequence) FROM transactions)
+            """
         /// One statement, two index probes: max() reads the last entry of accounts_by_transaction_count, and the
         /// accounts with that count are the contiguous run of entries that follows the probe, in id order.
         static let maxTransactionVolume = """
@@ -22,8 +43,11 @@ public struct SQLiteLedgerStore: LedgerStore {
             WHERE id = ?1 AND balance = ?4
             """
 
-        /// Every statement that serves a GET.
-        static let reads = [transactionByID, balanceByID, maxTransactionVolume]
+        /// Every statement that serves a GET, or that a commit reads with.
+        static let reads = [
+            transactionByID, balanceByID, balanceAtInstant, statementPage, commitTimeFrom, feedPage, lastTransaction,
+            maxTransactionVolume,
+        ]
     }
 
     /// The database changed under a commit: a balance was not the one its snapshot held. Never expected; the
@@ -51,6 +75,10 @@ public struct SQLiteLedgerStore: LedgerStore {
 
     private static func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
+        if let last = try Row.fetchOne(db.cachedStatement(sql: SQL.lastTransaction)) {
+            snapshot.lastSequence = last[0]
+            snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: last[1])
+        }
         var seenIDs = Set<TransactionID>()
         var seenAccounts = Set<AccountID>()
         let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
@@ -59,7 +87,7 @@ public struct SQLiteLedgerStore: LedgerStore {
             if seenIDs.insert(posting.id).inserted,
                 let recorded = try TransactionRecord.fetchOne(transactionByID, arguments: [posting.id.uuid])
             {
-                snapshot.recorded[posting.id] = recorded.transaction
+                snapshot.recorded[posting.id] = recorded.entry
             }
             if seenAccounts.insert(posting.accountID).inserted,
                 let balance = try Int64.fetchOne(balanceByID, arguments: [posting.accountID.uuid])
@@ -82,15 +110,45 @@ public struct SQLiteLedgerStore: LedgerStore {
                     arguments: [change.account.uuid, change.balance, change.addedTransactions])
             }
         }
-        for transaction in plan.created {
-            try TransactionRecord(transaction).insert(db)
+        for entry in plan.created {
+            try TransactionRecord(entry).insert(db)
         }
     }
 
-    public func transaction(_ id: TransactionID) async throws -> Transaction? {
+    public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
         try read { db in
-            try TransactionRecord.fetchOne(db.cachedStatement(sql: SQL.transactionByID), arguments: [id.uuid])?
-                .transaction
+            try TransactionRecord.fetchOne(db.cachedStatement(sql: SQL.transactionByID), arguments: [id.uuid])?.entry
+        }
+    }
+
+    public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
+        try read { db in
+            try Int64.fetchOne(
+                db.cachedStatement(sql: SQL.balanceAtInstant),
+                arguments: [account.uuid, instant.millisecondsSince1970])
+        }
+    }
+
+    public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+        // Two statements, which need no common snapshot: the bound's commit time never changes once written, and
+        // a transaction committed between them has a sequence above every earlier one.
+        try read { db in
+            var bound = (createdAt: Int64.max, sequence: Int64.max)
+            if let before {
+                let createdAt = try Int64.fetchOne(db.cachedStatement(sql: SQL.commitTimeFrom), arguments: [before])
+                bound = (createdAt ?? .max, before)
+            }
+            return try TransactionRecord.fetchAll(
+                db.cachedStatement(sql: SQL.statementPage),
+                arguments: [account.uuid, bound.createdAt, bound.sequence, limit]
+            ).map(\.entry)
+        }
+    }
+
+    public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
+        try read { db in
+            try TransactionRecord.fetchAll(db.cachedStatement(sql: SQL.feedPage), arguments: [after, limit]).map(
+                \.entry)
         }
     }
 

@@ -29,6 +29,38 @@ enum Schema {
                     ) STRICT, WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2: sequence, commit time and balance after every transaction") { db in
+            // The table is rebuilt around its commit order: `sequence` is the rowid, so the change feed reads a
+            // contiguous range of the table itself, and the new columns are NOT NULL from the start. The
+            // Transaction-Id keeps its own unique index (idempotency, GET /transaction). A database written by v1
+            // holds no order or time: its transactions get sequences in (account, id) order, all stamped with the
+            // time of the migration, and each balance_after is the running sum of its account in that order, so
+            // the last one equals the account's balance.
+            let now = Timestamp.now().millisecondsSince1970
+            try db.execute(
+                sql: """
+                    CREATE TABLE transactions_v2 (
+                        sequence INTEGER PRIMARY KEY CHECK (sequence > 0),
+                        id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+                        account_id BLOB NOT NULL REFERENCES accounts (id),
+                        amount INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        balance_after INTEGER NOT NULL
+                    ) STRICT;
+
+                    INSERT INTO transactions_v2 (sequence, id, account_id, amount, created_at, balance_after)
+                    SELECT row_number() OVER (ORDER BY account_id, id), id, account_id, amount, ?,
+                           sum(amount) OVER (PARTITION BY account_id ORDER BY id ROWS UNBOUNDED PRECEDING)
+                    FROM transactions;
+
+                    DROP TABLE transactions;
+                    ALTER TABLE transactions_v2 RENAME TO transactions;
+
+                    -- Serves the statement and the balance at an instant: one account's entries in commit order
+                    -- (created_at never decreases along sequence, and the rowid, the sequence, ends every entry).
+                    CREATE INDEX transactions_by_account ON transactions (account_id, created_at);
+                    """, arguments: [now])
+        }
         return migrator
     }
 }
