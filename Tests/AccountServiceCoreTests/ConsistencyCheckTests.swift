@@ -56,6 +56,25 @@ import Testing
             ])
     }
 
+    @Test func aWrongBalanceAfterIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, 6), (second, 1)]) { db in
+            try db.execute(sql: "UPDATE transactions SET balance_after = 12 WHERE sequence = 2")
+        }
+        #expect(!report.isConsistent)
+        #expect(report.discrepancies.isEmpty)
+        #expect(report.historyErrors.count == 1)
+        #expect(report.historyErrors.first?.contains("transaction 2 of account \(first)") == true)
+    }
+
+    @Test func aCommitTimeThatGoesBackIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, 6), (second, 1)]) { db in
+            try db.execute(sql: "UPDATE transactions SET created_at = created_at - 1 WHERE sequence = 3")
+        }
+        #expect(!report.isConsistent)
+        #expect(report.historyErrors.count == 1)
+        #expect(report.historyErrors.first?.hasPrefix("transaction 3: created_at") == true)
+    }
+
     @Test func aLostTransactionIsNamed() async throws {
         let report = try await checkAfterPosting([(first, 5), (first, 6)]) { [first] db in
             try db.execute(sql: "DELETE FROM transactions WHERE account_id = ? AND amount = 6", arguments: [first.uuid])

@@ -112,4 +112,56 @@ import Testing
             #expect(try await store.transaction(posting.id) == nil)
         }
     }
+
+    /// A database that version 1 wrote (no order, time or balance_after) is migrated in place on start: every
+    /// balance and transaction kept, each account's balance_after chain its running sum, ending at its balance.
+    @Test func aVersion1DatabaseIsMigratedInPlace() async throws {
+        try await withTemporaryDatabase { path in
+            let (a, b) = (AccountID(UUID()), AccountID(UUID()))
+            let history: [(AccountID, Int64)] = [(a, 5), (b, .max), (a, -4), (b, 0), (a, 1), (b, -7)]
+            let ids = history.map { _ in TransactionID(UUID()) }
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try Schema.migrator.migrate(queue, upTo: "v1: accounts and transactions")
+                try await queue.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO accounts VALUES (?, 2, 3), (?, ?, 3)",
+                        arguments: [a.uuid, b.uuid, Int64.max - 7])
+                    for (id, (account, amount)) in zip(ids, history) {
+                        try db.execute(
+                            sql: "INSERT INTO transactions (id, account_id, amount) VALUES (?, ?, ?)",
+                            arguments: [id.uuid, account.uuid, amount])
+                    }
+                }
+                try queue.close()
+            }
+            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            #expect(try await store.balance(of: a) == 2)
+            #expect(try await store.balance(of: b) == .max - 7)
+            for (id, (account, amount)) in zip(ids, history) {
+                let entry = try #require(try await store.transaction(id))
+                #expect(entry.transaction == Transaction(id: id, accountID: account, amount: amount))
+            }
+            for (account, balance) in [(a, Int64(2)), (b, Int64.max - 7)] {
+                let entries = try await store.statement(of: account, before: nil, limit: 100)
+                #expect(entries.count == 3)
+                #expect(entries.first?.balanceAfter == balance)
+                var sum: Int64 = 0
+                for entry in entries.reversed() {
+                    sum += entry.transaction.amount
+                    #expect(entry.balanceAfter == sum)
+                }
+            }
+            let feed = try await store.transactions(after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == Array(1...6))
+            #expect(Set(feed.map(\.createdAt)).count == 1)
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+
+            // New transactions follow the migrated ones.
+            let plan = try await Ledger.commit(
+                [Transaction(id: TransactionID(UUID()), accountID: a, amount: 1)], to: store)
+            #expect(plan.created.map(\.sequence) == [7])
+            #expect(plan.created.map(\.balanceAfter) == [3])
+        }
+    }
 }

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import AccountServiceCore
+
+/// The change feed: every accepted transaction exactly once, in commit order, with a long poll woken by commits.
+@Suite(.timeLimit(.minutes(1))) struct FeedTests {
+    @Test func pagesInSequenceOrderAndParameters() async throws {
+        try await withApp { client async throws in
+            var posted: [RecordBody] = []
+            for amount in 1...5 {
+                posted.append(
+                    try await client.postAmount(transactionID: newID(), accountID: newID(), amount: Int64(amount))
+                        .decode(RecordBody.self))
+            }
+            let all = try await client.get("/transactions").decode(FeedBody.self)
+            #expect(all.transactions == posted)
+            #expect(all.next_after == posted.last!.sequence)
+            let page = try await client.get("/transactions?after=\(posted[1].sequence)&limit=2").decode(FeedBody.self)
+            #expect(page.transactions == Array(posted[2...3]))
+            #expect(page.next_after == posted[3].sequence)
+            let end = try await client.get("/transactions?after=\(posted[4].sequence)").decode(FeedBody.self)
+            #expect(end.transactions.isEmpty && end.next_after == posted[4].sequence)
+            for bad in [
+                "?after=-1", "?after=x", "?limit=0", "?limit=1001", "?wait=31", "?wait=-1", "?wait=1.5",
+                "?after=1&after=2",
+            ] {
+                try await client.get("/transactions\(bad)").problem(.badRequest)
+            }
+        }
+    }
+
+    @Test func aWaitingRequestIsAnsweredWhenACommitLands() async throws {
+        try await withLedger { ledger, _ async throws in
+            let clock = ContinuousClock()
+            let account = AccountID(UUID())
+            let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)
+            let started = clock.now
+            async let waited = ledger.transactions(after: 0, limit: 10, wait: .seconds(20))
+            try await Task.sleep(for: .milliseconds(200))
+            _ = try await ledger.post(posting)
+            let entries = try await waited
+            #expect(entries.map(\.transaction) == [posting])
+            #expect(clock.now - started < .seconds(10), "woken by the commit, not by the end of the wait")
+        }
+    }
+
+    @Test func aWaitWithNothingNewEndsEmptyAfterTheWait() async throws {
+        try await withApp { client async throws in
+            let clock = ContinuousClock()
+            let started = clock.now
+            let body = try await client.get("/transactions?after=0&wait=1").decode(FeedBody.self)
+            #expect(body.transactions.isEmpty && body.next_after == 0)
+            #expect(clock.now - started >= .milliseconds(900))
+        }
+    }
+
+    /// Gap-safe visibility: a reader following the feed with `wait` while 16 writers post sees every acknowledged
+    /// transaction exactly once, in sequence order.
+    @Test func aFollowerSeesEveryAcknowledgedTransactionOnceInOrder() async throws {
+        try await withApp(.ahc()) { client async throws in
+            let writers = 16
+            let perWriter = 60
+            let (written, followed) = try await withThrowingTaskGroup(of: (follower: Bool, ids: [String]).self) {
+                group in
+                for _ in 0..<writers {
+                    group.addTask {
+                        var ids: [String] = []
+                        for _ in 0..<perWriter {
+                            let id = newID()
+                            let response = try await client.postAmount(transactionID: id, accountID: newID(), amount: 1)
+                            #expect(response.status == .ok)
+                            ids.append(id)
+                        }
+                        return (false, ids)
+                    }
+                }
+                group.addTask {
+                    // The follower: runs until it has seen every posting, or the test's time limit.
+                    var seen: [String] = []
+                    var after: Int64 = 0
+                    var sequences: [Int64] = []
+                    while seen.count < writers * perWriter {
+                        let body = try await client.get("/transactions?after=\(after)&limit=37&wait=5")
+                            .decode(FeedBody.self)
+                        seen += body.transactions.map(\.transaction_id)
+                        sequences += body.transactions.map(\.sequence)
+                        after = body.next_after
+                    }
+                    #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
+                    return (true, seen)
+                }
+                var written: [String] = []
+                var followed: [String] = []
+                for try await result in group {
+                    if result.follower { followed = result.ids } else { written += result.ids }
+                }
+                return (written, followed)
+            }
+            #expect(written.count == writers * perWriter)
+            #expect(followed.count == written.count, "each exactly once")
+            #expect(Set(followed) == Set(written))
+        }
+    }
+}
