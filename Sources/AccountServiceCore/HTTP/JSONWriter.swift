@@ -43,22 +43,41 @@ struct JSONWriter {
         hasValue[hasValue.count - 1] = false  // the value follows the colon, not a comma
     }
 
-    mutating func value(_ number: Int64) {
+    /// Text that needs no escaping, written by `write` into at most `reserving` bytes, as one value (or as
+    /// several members, when it writes their names and commas itself).
+    mutating func raw(reserving: Int, _ write: (inout ByteCursor) -> Void) {
         separate()
-        buffer.writeString(String(number))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: reserving) { out in
+            var cursor = ByteCursor(out)
+            write(&cursor)
+            return cursor.count
+        }
+    }
+
+    mutating func value(_ number: Int64) {
+        raw(reserving: 20) { $0.put(number) }
     }
 
     mutating func null() {
-        separate()
-        buffer.writeStaticString("null")
+        raw(reserving: 4) { $0.put("null") }
     }
 
     /// An identifier in its lower-case canonical form, which never needs escaping.
     mutating func value<Kind>(_ id: Identifier<Kind>) {
-        separate()
-        buffer.writeInteger(UInt8(ascii: "\""))
-        buffer.writeString(id.uuid.canonicalText)
-        buffer.writeInteger(UInt8(ascii: "\""))
+        raw(reserving: 38) { out in
+            out.put(UInt8(ascii: "\""))
+            out.put(id.uuid)
+            out.put(UInt8(ascii: "\""))
+        }
+    }
+
+    /// An instant in RFC 3339, UTC, with milliseconds, which never needs escaping.
+    mutating func value(_ instant: Timestamp) {
+        raw(reserving: 32) { out in
+            out.put(UInt8(ascii: "\""))
+            out.put(instant)
+            out.put(UInt8(ascii: "\""))
+        }
     }
 
     /// Any text, escaped as RFC 8259 requires (quotation mark, reverse solidus, control characters).
@@ -94,9 +113,13 @@ struct JSONWriter {
 /// A response body that is one JSON object, written with ``JSONWriter``.
 protocol JSONBody: ResponseGenerator {
     func write(to json: inout JSONWriter)
+    /// About how many bytes the body takes, so that its buffer is allocated once.
+    var estimatedSize: Int { get }
 }
 
 extension JSONBody {
+    var estimatedSize: Int { 128 }
+
     func response(from request: Request, context: some RequestContext) -> Response {
         Response(status: .ok, jsonBody: self)
     }
@@ -105,7 +128,7 @@ extension JSONBody {
 extension Response {
     /// A response whose body is `body` as JSON, with its Content-Type and Content-Length.
     init(status: HTTPResponse.Status, jsonBody body: some JSONBody, contentType: String = "application/json") {
-        var json = JSONWriter()
+        var json = JSONWriter(capacity: body.estimatedSize)
         body.write(to: &json)
         var headers = HTTPFields()
         headers.reserveCapacity(4)

@@ -4,16 +4,11 @@
 extension Timestamp {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     var rfc3339: String {
-        let milliseconds = millisecondsSince1970
-        let days = milliseconds >= 0 ? milliseconds / 86_400_000 : (milliseconds - 86_399_999) / 86_400_000
-        let ofDay = milliseconds - days * 86_400_000
-        let (year, month, day) = Self.civil(fromDays: days)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        String(unsafeUninitializedCapacity: 30) { out in
+            var cursor = ByteCursor(UnsafeMutableRawBufferPointer(out))
+            cursor.put(self)
+            return cursor.count
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(ofDay / 3_600_000, 2)):"
-            + "\(pad(ofDay / 60_000 % 60, 2)):\(pad(ofDay / 1000 % 60, 2)).\(pad(ofDay % 1000, 3))Z"
     }
 
     /// Parses an RFC 3339 date-time (`2026-11-25T09:04:17Z`, `2026-11-25t10:04:17.5+01:00`, …), rounding a

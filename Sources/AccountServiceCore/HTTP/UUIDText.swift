@@ -45,21 +45,10 @@ extension UUID {
 
     /// The lower-case 36-character form, written without Foundation's upper-case string and its lowercasing.
     var canonicalText: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return withUnsafeBytes(of: uuid) { raw in
-            String(unsafeUninitializedCapacity: 36) { out in
-                var index = 0
-                for position in 0..<16 {
-                    if position == 4 || position == 6 || position == 8 || position == 10 {
-                        out[index] = UInt8(ascii: "-")
-                        index += 1
-                    }
-                    out[index] = digits[Int(raw[position] >> 4)]
-                    out[index + 1] = digits[Int(raw[position] & 0x0F)]
-                    index += 2
-                }
-                return 36
-            }
+        String(unsafeUninitializedCapacity: 36) { out in
+            var cursor = ByteCursor(UnsafeMutableRawBufferPointer(out))
+            cursor.put(self)
+            return cursor.count
         }
     }
 }
