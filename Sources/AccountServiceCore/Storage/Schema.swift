@@ -58,7 +58,9 @@ enum Schema {
 
                     -- Serves the statement and the balance at an instant: one account's entries in commit order
                     -- (created_at never decreases along sequence, and the rowid, the sequence, ends every entry).
-                    CREATE INDEX transactions_by_account ON transactions (account_id, created_at);
+                    -- It covers a statement page, whose rows are otherwise spread over the commit-ordered table.
+                    CREATE INDEX transactions_by_account
+                        ON transactions (account_id, created_at, id, amount, balance_after);
                     """, arguments: [now])
         }
         return migrator
