@@ -57,10 +57,10 @@ enum Schema {
                     ALTER TABLE transactions_v2 RENAME TO transactions;
 
                     -- Serves the statement and the balance at an instant: one account's entries in commit order
-                    -- (created_at never decreases along sequence, and the rowid, the sequence, ends every entry).
-                    -- It covers a statement page, whose rows are otherwise spread over the commit-ordered table.
+                    -- (created_at never decreases along sequence, which breaks ties). It covers a statement page,
+                    -- whose rows are otherwise spread over the commit-ordered table.
                     CREATE INDEX transactions_by_account
-                        ON transactions (account_id, created_at, id, amount, balance_after);
+                        ON transactions (account_id, created_at, sequence, id, amount, balance_after);
                     """, arguments: [now])
         }
         return migrator
