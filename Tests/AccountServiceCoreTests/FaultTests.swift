@@ -28,32 +28,24 @@ import Testing
         func transactionVolume() async throws -> TransactionVolume { throw DiskFailure() }
     }
 
-    /// Runs `test` against the service's routes on `ledger`, with the ledger's writer loop running.
-    func withRoutes(
-        on ledger: Ledger, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
-    ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await ledger.run() }
-            defer { group.cancelAll() }
-            try await Application(router: buildRouter(ledger: ledger)).test(.router, test)
-        }
-    }
-
     @Test func aFailingStoreAnswers500WithoutDetails() async throws {
-        try await withRoutes(on: Ledger(store: FailingStore())) { client in
-            let paths = [
-                "/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1", "/transaction/7943f961-a733-43cf-ba3d-905a5856f6da",
-                "/max_transaction_volume",
-            ]
-            for path in paths {
-                let problem = try await client.get(path).problem(.internalServerError)
+        try await withLedger(store: FailingStore()) { ledger, _ async throws in
+            try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
+                let paths = [
+                    "/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1",
+                    "/transaction/7943f961-a733-43cf-ba3d-905a5856f6da",
+                    "/max_transaction_volume",
+                ]
+                for path in paths {
+                    let problem = try await client.get(path).problem(.internalServerError)
+                    #expect(!problem.detail.contains("DiskFailure"))
+                }
+                let posted = try await client.postAmount(
+                    transactionID: newID(), accountID: "a40bcc03-6f39-418c-ad0b-97e14f522ec1", amount: 7)
+                let problem = try posted.problem(.internalServerError)
+                #expect(problem.type == "about:blank")
                 #expect(!problem.detail.contains("DiskFailure"))
             }
-            let posted = try await client.postAmount(
-                transactionID: newID(), accountID: "a40bcc03-6f39-418c-ad0b-97e14f522ec1", amount: 7)
-            let problem = try posted.problem(.internalServerError)
-            #expect(problem.type == "about:blank")
-            #expect(!problem.detail.contains("DiskFailure"))
         }
     }
 

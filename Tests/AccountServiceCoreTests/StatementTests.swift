@@ -55,23 +55,18 @@ final class TestClock: Sendable {
     }
 
     @Test func commitTimeNeverDecreasesWhenTheClockStepsBack() async throws {
-        try await withTemporaryDatabase { path in
-            let clock = TestClock()
-            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)), clock: clock.now)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await ledger.run() }
-                defer { group.cancelAll() }
-                let account = AccountID(UUID())
-                var times: [Int64] = []
-                for milliseconds in [5_000, 9_000, 3_000, 9_000, 12_000] as [Int64] {
-                    clock.set(milliseconds)
-                    let posted = try await ledger.post(
-                        Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
-                    times.append(posted.entry.createdAt.millisecondsSince1970)
-                }
-                #expect(times == [5_000, 9_000, 9_000, 9_000, 12_000])
-                #expect(try ConsistencyCheck.run(path: path).isConsistent)
+        let clock = TestClock()
+        try await withLedger(clock: clock.now) { ledger, path async throws in
+            let account = AccountID(UUID())
+            var times: [Int64] = []
+            for milliseconds in [5_000, 9_000, 3_000, 9_000, 12_000] as [Int64] {
+                clock.set(milliseconds)
+                let posted = try await ledger.post(
+                    Transaction(id: TransactionID(UUID()), accountID: account, amount: 1))
+                times.append(posted.entry.createdAt.millisecondsSince1970)
             }
+            #expect(times == [5_000, 9_000, 9_000, 9_000, 12_000])
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
         }
     }
 
@@ -163,42 +158,37 @@ final class TestClock: Sendable {
     }
 
     @Test func balanceAtAnInstant() async throws {
-        try await withTemporaryDatabase { path in
-            let clock = TestClock()
-            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)), clock: clock.now)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await ledger.run() }
-                defer { group.cancelAll() }
-                let account = AccountID(UUID())
-                for (milliseconds, amount) in [(1_000, 5), (2_000, 7), (2_000, -2), (4_000, 100)] as [(Int64, Int64)] {
-                    clock.set(1_767_225_600_000 + milliseconds)  // 2026-01-01T00:00:01Z and on
-                    _ = try await ledger.post(
-                        Transaction(id: TransactionID(UUID()), accountID: account, amount: amount))
+        let clock = TestClock()
+        try await withLedger(clock: clock.now) { ledger, path async throws in
+            let account = AccountID(UUID())
+            for (milliseconds, amount) in [(1_000, 5), (2_000, 7), (2_000, -2), (4_000, 100)] as [(Int64, Int64)] {
+                clock.set(1_767_225_600_000 + milliseconds)  // 2026-01-01T00:00:01Z and on
+                _ = try await ledger.post(
+                    Transaction(id: TransactionID(UUID()), accountID: account, amount: amount))
+            }
+            try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
+                func balance(at: String) async throws -> TestResponse {
+                    try await client.get("/balance/\(account)?at=\(at)")
                 }
-                try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
-                    func balance(at: String) async throws -> TestResponse {
-                        try await client.get("/balance/\(account)?at=\(at)")
-                    }
-                    try await balance(at: "2026-01-01T00:00:00.999Z").problem(.notFound)
-                    #expect(try await balance(at: "2026-01-01T00:00:01Z").decode(BalanceBody.self).balance == 5)
-                    #expect(try await balance(at: "2026-01-01T00:00:01.999Z").decode(BalanceBody.self).balance == 5)
-                    #expect(try await balance(at: "2026-01-01T00:00:02.000Z").decode(BalanceBody.self).balance == 10)
-                    #expect(try await balance(at: "2026-01-01T01:00:03%2B01:00").decode(BalanceBody.self).balance == 10)
-                    #expect(try await balance(at: "2025-12-31T19:00:03-05:00").decode(BalanceBody.self).balance == 10)
-                    #expect(
-                        try await balance(at: "2026-01-01t00:00:02.0000001z").decode(BalanceBody.self).balance == 10)
-                    #expect(try await balance(at: "2999-01-01T00:00:00Z").decode(BalanceBody.self).balance == 110)
-                    #expect(try await client.get("/balance/\(account)").decode(BalanceBody.self).balance == 110)
-                    try await client.get("/balance/\(UUID().uuidString)?at=2999-01-01T00:00:00Z").problem(.notFound)
-                    for bad in [
-                        "", "yesterday", "2026-01-01", "2026-01-01T00:00:00", "2026-01-01 00:00:00Z",
-                        "2026-13-01T00:00:00Z",
-                        "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00.Z",
-                        "2026-01-01T00:00:00+0100",
-                        "2026-01-01T00:00:00Zjunk", "1767225600000",
-                    ] {
-                        try await balance(at: bad).problem(.badRequest)
-                    }
+                try await balance(at: "2026-01-01T00:00:00.999Z").problem(.notFound)
+                #expect(try await balance(at: "2026-01-01T00:00:01Z").decode(BalanceBody.self).balance == 5)
+                #expect(try await balance(at: "2026-01-01T00:00:01.999Z").decode(BalanceBody.self).balance == 5)
+                #expect(try await balance(at: "2026-01-01T00:00:02.000Z").decode(BalanceBody.self).balance == 10)
+                #expect(try await balance(at: "2026-01-01T01:00:03%2B01:00").decode(BalanceBody.self).balance == 10)
+                #expect(try await balance(at: "2025-12-31T19:00:03-05:00").decode(BalanceBody.self).balance == 10)
+                #expect(
+                    try await balance(at: "2026-01-01t00:00:02.0000001z").decode(BalanceBody.self).balance == 10)
+                #expect(try await balance(at: "2999-01-01T00:00:00Z").decode(BalanceBody.self).balance == 110)
+                #expect(try await client.get("/balance/\(account)").decode(BalanceBody.self).balance == 110)
+                try await client.get("/balance/\(UUID().uuidString)?at=2999-01-01T00:00:00Z").problem(.notFound)
+                for bad in [
+                    "", "yesterday", "2026-01-01", "2026-01-01T00:00:00", "2026-01-01 00:00:00Z",
+                    "2026-13-01T00:00:00Z",
+                    "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00.Z",
+                    "2026-01-01T00:00:00+0100",
+                    "2026-01-01T00:00:00Zjunk", "1767225600000",
+                ] {
+                    try await balance(at: bad).problem(.badRequest)
                 }
             }
         }

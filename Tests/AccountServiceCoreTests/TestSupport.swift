@@ -25,14 +25,16 @@ func withTemporaryDatabase<T>(_ body: (_ path: String) async throws -> T) async 
     return try await body(directory.appendingPathComponent("accounts.sqlite").path)
 }
 
-/// Runs `body` with a ledger on a fresh database (or on `store` when given), its writer loop running as the
-/// application runs it.
+/// Runs `body` with a ledger on a fresh database (or on `store` when given), stamped by `clock`, its writer loop
+/// running as the application runs it.
 func withLedger(
     store: (any LedgerStore)? = nil,
+    clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
     _ body: @escaping @Sendable (Ledger, _ path: String) async throws -> Void
 ) async throws {
     try await withTemporaryDatabase { path in
-        let ledger = Ledger(store: try store ?? SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)))
+        let ledger = Ledger(
+            store: try store ?? SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)), clock: clock)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.run() }
             defer { group.cancelAll() }

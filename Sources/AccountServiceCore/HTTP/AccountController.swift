@@ -6,10 +6,6 @@ import Hummingbird
 struct AccountController<Context: RequestContext> {
     let ledger: Ledger
 
-    /// Statement pages hold 1 to 1,000 transactions, 100 unless asked.
-    static var pageSizes: ClosedRange<Int64> { 1...1000 }
-    static var defaultPageSize: Int64 { 100 }
-
     func addRoutes(to router: Router<Context>) {
         router.get("/balance/{account_id}", use: balance)
         router.get("/accounts/{account_id}/transactions", use: statement)
@@ -32,11 +28,11 @@ struct AccountController<Context: RequestContext> {
     /// Newest first; `next` (and a `Link: <…>; rel="next"` header) names the following page, null on the last.
     @Sendable func statement(_ request: Request, context: Context) async throws -> EditedResponse<StatementResponse> {
         let account = try context.parameters.identifier("account_id", as: AccountID.self)
-        let limit = try request.integerQueryParameter("limit", in: Self.pageSizes) ?? Self.defaultPageSize
+        let limit = try request.pageSize()
         let before = try request.integerQueryParameter("before", in: 1...Int64.max)
         // One more than the page, to know whether another page follows.
-        let entries = try await ledger.statement(of: account, before: before, limit: Int(limit) + 1)
-        let page = Array(entries.prefix(Int(limit)))
+        let entries = try await ledger.statement(of: account, before: before, limit: limit + 1)
+        let page = Array(entries.prefix(limit))
         var headers = HTTPFields()
         var next: String?
         if entries.count > page.count, let last = page.last {

@@ -10,6 +10,11 @@ extension Request {
         return values.first
     }
 
+    /// `limit` of a statement or feed page: 1 to 1,000 transactions, 100 when absent.
+    func pageSize() throws -> Int {
+        Int(try integerQueryParameter("limit", in: 1...1000) ?? 100)
+    }
+
     /// An integer query parameter (decimal digits only) within `range`; nil when absent, 400 naming it otherwise.
     func integerQueryParameter(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
         guard let text = try queryParameter(name) else { return nil }

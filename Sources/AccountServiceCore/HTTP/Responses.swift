@@ -11,6 +11,12 @@ struct TransactionResponse: JSONBody {
         json.object { json in Self.writeMembers(of: entry, to: &json) }
     }
 
+    /// `"transactions": [records]`, the list a statement or feed page holds.
+    static func writeRecords(_ entries: [LedgerEntry], to json: inout JSONWriter) {
+        json.key("transactions")
+        json.array(entries) { json, entry in json.object { json in writeMembers(of: entry, to: &json) } }
+    }
+
     /// The members, written in one reservation: a statement or feed page writes up to a thousand of these.
     static func writeMembers(of entry: LedgerEntry, to json: inout JSONWriter) {
         json.raw(reserving: 320) { out in
@@ -69,10 +75,7 @@ struct StatementResponse: JSONBody {
 
     func write(to json: inout JSONWriter) {
         json.object { json in
-            json.key("transactions")
-            json.array(entries) { json, entry in
-                json.object { json in TransactionResponse.writeMembers(of: entry, to: &json) }
-            }
+            TransactionResponse.writeRecords(entries, to: &json)
             json.key("next")
             if let next { json.value(next) } else { json.null() }
         }
@@ -88,10 +91,7 @@ struct FeedResponse: JSONBody {
 
     func write(to json: inout JSONWriter) {
         json.object { json in
-            json.key("transactions")
-            json.array(entries) { json, entry in
-                json.object { json in TransactionResponse.writeMembers(of: entry, to: &json) }
-            }
+            TransactionResponse.writeRecords(entries, to: &json)
             json.key("next_after")
             json.value(nextAfter)
         }

@@ -30,11 +30,9 @@ struct TransactionController<Context: RequestContext> {
     /// 100); with `wait` (0–30 seconds), an empty answer is held until a commit records one or the wait ends.
     @Sendable func feed(_ request: Request, context: Context) async throws -> FeedResponse {
         let after = try request.integerQueryParameter("after", in: 0...Int64.max) ?? 0
-        let limit =
-            try request.integerQueryParameter("limit", in: AccountController<Context>.pageSizes)
-            ?? AccountController<Context>.defaultPageSize
+        let limit = try request.pageSize()
         let wait = try request.integerQueryParameter("wait", in: 0...30) ?? 0
-        let entries = try await ledger.transactions(after: after, limit: Int(limit), wait: .seconds(wait))
+        let entries = try await ledger.transactions(after: after, limit: limit, wait: .seconds(wait))
         return FeedResponse(entries: entries, nextAfter: entries.last?.sequence ?? after)
     }
 }

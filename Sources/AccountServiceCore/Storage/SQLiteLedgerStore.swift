@@ -164,10 +164,11 @@ public struct SQLiteLedgerStore: LedgerStore {
         }
     }
 
-    /// Runs one read statement on the calling thread, on a reader connection of the pool.
+    /// Runs read statements on the calling thread, on a reader connection of the pool.
     ///
-    /// Every read of the ledger is a single SELECT, which SQLite already runs atomically on one snapshot, and
-    /// it sees every commit that completed before it started, so the explicit read transaction of
+    /// Every read of the ledger is a single SELECT (a statement page is two that need no common snapshot), which
+    /// SQLite already runs atomically on one snapshot, and it sees every commit that completed before it
+    /// started, so the explicit read transaction of
     /// `DatabasePool.read` would only add two statements. Running it here rather than on the reader's dispatch
     /// queue saves two thread switches per request, which cost far more than the index lookup itself (profiled:
     /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool is sized
