@@ -28,7 +28,7 @@ import Testing
             do {
                 let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
                 _ = try await Ledger.commit(
-                    [Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)], to: store)
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)])], to: store)
             }
             let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: account) == 3)
@@ -99,13 +99,13 @@ import Testing
             let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             let account = AccountID(UUID())
             _ = try await Ledger.commit(
-                [Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)], to: store)
+                [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
             await #expect(throws: SQLiteLedgerStore.ConcurrentModification.self) {
                 _ = try await store.commit([posting]) { snapshot in
                     var stale = snapshot
                     stale.balances[account] = 4
-                    return Ledger.plan([posting], on: stale, now: .now())
+                    return Ledger.plan([Batch([posting])], on: stale, now: .now())
                 }
             }
             #expect(try await store.balance(of: account) == 5)
@@ -159,7 +159,7 @@ import Testing
 
             // New transactions follow the migrated ones.
             let plan = try await Ledger.commit(
-                [Transaction(id: TransactionID(UUID()), accountID: a, amount: 1)], to: store)
+                [Batch([Transaction(id: TransactionID(UUID()), accountID: a, amount: 1)])], to: store)
             #expect(plan.created.map(\.sequence) == [7])
             #expect(plan.created.map(\.balanceAfter) == [3])
         }

@@ -99,8 +99,45 @@ struct JSONBodyReader {
 
     /// Reads a string, decoding its escapes.
     mutating func readString() throws -> String {
+        try readString { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads a string and hands its decoded, valid UTF-8 bytes to `body`: without a copy, straight from the
+    /// request body, when the string has no escapes (a UUID never needs one).
+    mutating func readString<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         try expect(UInt8(ascii: "\""))
-        var decoded: [UInt8] = []
+        let start = position
+        var isASCII = true
+        while true {
+            guard !atEnd else { throw syntaxError("unterminated string") }
+            switch peek() {
+            case UInt8(ascii: "\""):
+                let text = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+                guard isASCII || String(validating: text, as: UTF8.self) != nil else {
+                    throw syntaxError("a string is not valid UTF-8")
+                }
+                position += 1
+                return try body(text)
+            case UInt8(ascii: "\\"):
+                return try readEscapedString(from: start, body)
+            case 0..<0x20:
+                throw syntaxError("a control character in a string must be escaped")
+            case 0x80...:
+                isASCII = false
+                position += 1
+            default:
+                position += 1
+            }
+        }
+    }
+
+    /// The rest of a string that holds escapes, from its first backslash; `start` is just past its quote.
+    private mutating func readEscapedString<T>(
+        from start: Int, _ body: (UnsafeRawBufferPointer) throws -> T
+    ) throws
+        -> T
+    {
+        var decoded = Array(bytes[start..<position])
         var runStart = position
         while true {
             guard !atEnd else { throw syntaxError("unterminated string") }
@@ -108,11 +145,11 @@ struct JSONBodyReader {
             switch byte {
             case UInt8(ascii: "\""):
                 decoded.append(contentsOf: bytes[runStart..<position])
-                position += 1
-                guard let string = String(validating: decoded, as: UTF8.self) else {
+                guard String(validating: decoded, as: UTF8.self) != nil else {
                     throw syntaxError("a string is not valid UTF-8")
                 }
-                return string
+                position += 1
+                return try decoded.withUnsafeBytes(body)
             case UInt8(ascii: "\\"):
                 decoded.append(contentsOf: bytes[runStart..<position])
                 position += 1
@@ -126,34 +163,49 @@ struct JSONBodyReader {
         }
     }
 
+    /// Reads an array, calling `element` with each index; `element` must consume the element's value.
+    mutating func readArray(element: (inout JSONBodyReader, Int) throws -> Void) throws {
+        try expect(UInt8(ascii: "["))
+        try enterContainer()
+        defer { depth -= 1 }
+        skipWhitespace()
+        if peek() == UInt8(ascii: "]") {
+            position += 1
+            return
+        }
+        var index = 0
+        while true {
+            skipWhitespace()
+            try element(&self, index)
+            index += 1
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"):
+                position += 1
+                return
+            default: throw syntaxError("expected ',' or ']' in an array")
+            }
+        }
+    }
+
+    /// Reads `true` or `false`.
+    mutating func readBool() throws -> Bool {
+        let value = peek() == UInt8(ascii: "t")
+        try readWord(value ? "true" : "false")
+        return value
+    }
+
     /// Consumes one value of any kind, checking its syntax.
     mutating func skipValue() throws {
         switch try peekKind() {
         case .object:
             try readObject { reader, _ in try reader.skipValue() }
         case .array:
-            position += 1
-            try enterContainer()
-            defer { depth -= 1 }
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
-                position += 1
-                return
-            }
-            while true {
-                try skipValue()
-                skipWhitespace()
-                switch peek() {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"):
-                    position += 1
-                    return
-                default: throw syntaxError("expected ',' or ']' in an array")
-                }
-            }
-        case .string: _ = try readString()
+            try readArray { reader, _ in try reader.skipValue() }
+        case .string: try readString { _ in }
         case .number: _ = try readNumberLiteral()
-        case .bool: try readWord(peek() == UInt8(ascii: "t") ? "true" : "false")
+        case .bool: _ = try readBool()
         case .null: try readWord("null")
         }
     }

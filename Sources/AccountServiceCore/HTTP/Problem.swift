@@ -15,6 +15,17 @@ public struct Problem: HTTPResponseError, Equatable {
     /// What was wrong with this request, in words a client developer understands.
     public let detail: String
     public var headers: HTTPFields = [:]
+    /// The refused items of a batch, each with its own problem type and detail: the `errors` member, written
+    /// only when there are some.
+    public var errors: [ItemProblem] = []
+
+    /// One refused item of a batch: `{"index": 3, "transaction_id": "…", "type": "…", "detail": "…"}`.
+    public struct ItemProblem: Equatable, Sendable {
+        public let index: Int
+        public let transactionID: TransactionID
+        public let type: String
+        public let detail: String
+    }
 
     public init(type: String = "about:blank", status: HTTPResponse.Status, title: String? = nil, detail: String) {
         self.type = type
@@ -55,6 +66,21 @@ public struct Problem: HTTPResponseError, Equatable {
                 json.value(Int64(problem.status.code))
                 json.key("detail")
                 json.value(problem.detail)
+                if !problem.errors.isEmpty {
+                    json.key("errors")
+                    json.array(problem.errors) { json, item in
+                        json.object { json in
+                            json.key("index")
+                            json.value(Int64(item.index))
+                            json.key("transaction_id")
+                            json.value(item.transactionID)
+                            json.key("type")
+                            json.value(item.type)
+                            json.key("detail")
+                            json.value(item.detail)
+                        }
+                    }
+                }
             }
         }
     }
@@ -77,6 +103,22 @@ extension Problem {
                 title: "Balance out of range",
                 detail: "Amount \(transaction.amount) would take the balance of account \(transaction.accountID) "
                     + "outside the signed 64-bit range (\(Int64.min) to \(Int64.max)); nothing was recorded.")
+        case .batchRefused(let refused):
+            self.init(
+                type: Self.type("batch-refused"), status: .unprocessableContent, title: "Batch refused",
+                detail: refused.count == 1
+                    ? "Item \(refused[0].index) of the batch was refused (see errors); nothing was recorded."
+                    : "\(refused.count) items of the batch were refused (see errors); nothing was recorded.")
+            errors = refused.map { item in
+                let problem = Problem(item.reason)
+                return ItemProblem(
+                    index: item.index, transactionID: item.transaction.id,
+                    type: problem.type, detail: problem.detail)
+            }
+        case .unbalanced(let sum):
+            self.init(
+                type: Self.type("unbalanced"), status: .unprocessableContent, title: "Batch not balanced",
+                detail: "The batch is posted as balanced, but its amounts sum to \(sum), not 0; nothing was recorded.")
         case .accountNotFound(let account):
             self.init(status: .notFound, detail: "Account \(account) has no transactions.")
         case .transactionNotFound(let id):

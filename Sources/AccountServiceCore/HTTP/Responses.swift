@@ -36,6 +36,32 @@ struct TransactionResponse: JSONBody {
     }
 }
 
+/// A batch's answer: `{"transactions": [records in request order, each with "replayed": true or false]}`.
+struct BatchResponse: JSONBody {
+    let outcomes: [PostingOutcome]
+
+    var estimatedSize: Int { 32 + 260 * outcomes.count }
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("transactions")
+            json.array(outcomes) { json, outcome in
+                json.object { json in
+                    TransactionResponse.writeMembers(of: outcome.entry, to: &json)
+                    // A member after the record's, so the writer puts the comma in front.
+                    json.raw(reserving: 20) { out in
+                        if case .replayed = outcome {
+                            out.put(#""replayed":true"#)
+                        } else {
+                            out.put(#""replayed":false"#)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `{"balance": 10}`
 struct BalanceResponse: JSONBody {
     let balance: Int64

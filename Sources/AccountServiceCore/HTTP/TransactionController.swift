@@ -1,7 +1,8 @@
 import HTTPTypes
 import Hummingbird
 
-/// POST /amount, GET /transaction/{transaction_id} and GET /transactions (the change feed).
+/// POST /amount, POST /transactions (a batch), GET /transaction/{transaction_id} and GET /transactions (the
+/// change feed).
 struct TransactionController<Context: RequestContext> {
     let ledger: Ledger
 
@@ -9,6 +10,7 @@ struct TransactionController<Context: RequestContext> {
         router.post("/amount", use: post)
         router.get("/transaction/{transaction_id}", use: get)
         router.get("/transactions", use: feed)
+        router.post("/transactions", use: postBatch)
     }
 
     /// Answers 200 with the transaction whether it is new or a replay; a replay carries `Idempotent-Replayed: true`.
@@ -19,6 +21,11 @@ struct TransactionController<Context: RequestContext> {
             headers[.idempotentReplayed] = "true"
         }
         return EditedResponse(headers: headers, response: TransactionResponse(outcome.entry))
+    }
+
+    /// Answers 200 with every item's record, in request order, each marked replayed or not.
+    @Sendable func postBatch(_ request: Request, context: Context) async throws -> BatchResponse {
+        BatchResponse(outcomes: try await ledger.post(BatchRequest(request).batch))
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> TransactionResponse {

@@ -64,3 +64,20 @@ extension UInt8 {
         }
     }
 }
+
+extension Identifier {
+    /// Parses a UUID from the UTF-8 bytes of its 36-character textual form, in either case; nil for anything else.
+    init?(parsing utf8: UnsafeRawBufferPointer) {
+        guard let uuid = UUID(canonicalUTF8: utf8) else { return nil }
+        self.init(uuid)
+    }
+}
+
+extension UUID {
+    /// ``init(canonicalText:)`` from UTF-8 bytes, such as a string in a request body, without making a `String`.
+    init?(canonicalUTF8 utf8: UnsafeRawBufferPointer) {
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        guard Self.parse(utf8, into: &bytes) else { return nil }
+        self.init(uuid: bytes)
+    }
+}

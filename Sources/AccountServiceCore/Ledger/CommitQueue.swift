@@ -1,17 +1,21 @@
 import Synchronization
 
-/// The postings waiting for the ledger's next commit, each with the continuation that answers it.
+/// The batches waiting for the ledger's next commit, each with the continuation that answers it.
 ///
-/// ``Ledger/post(_:)`` enqueues and wakes the writer loop; the loop takes batches in arrival order. Once
-/// stopped, the queue refuses new postings with ``LedgerError/unavailable``.
+/// ``Ledger/post(_:)`` enqueues and wakes the writer loop; the loop takes whole batches in arrival order, so a
+/// batch is never split across commits. Once stopped, the queue refuses new batches with
+/// ``LedgerError/unavailable``.
 final class CommitQueue: Sendable {
     struct Waiting {
-        let transaction: Transaction
-        let continuation: CheckedContinuation<Result<PostingOutcome, LedgerError>, any Error>
+        let batch: Batch
+        let continuation: CheckedContinuation<Result<[PostingOutcome], LedgerError>, any Error>
     }
 
     private struct State {
         var waiting: [Waiting] = []
+        /// Where the oldest waiting batch is in `waiting`: taking moves it on, and the taken part is dropped
+        /// once it is most of the array, so taking stays linear however many wait.
+        var head = 0
         var stopped = false
     }
 
@@ -25,12 +29,12 @@ final class CommitQueue: Sendable {
     }
 
     func enqueue(
-        _ transaction: Transaction,
-        _ continuation: CheckedContinuation<Result<PostingOutcome, LedgerError>, any Error>
+        _ batch: Batch,
+        _ continuation: CheckedContinuation<Result<[PostingOutcome], LedgerError>, any Error>
     ) {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
-            state.waiting.append(Waiting(transaction: transaction, continuation: continuation))
+            state.waiting.append(Waiting(batch: batch, continuation: continuation))
             return true
         }
         if accepted {
@@ -40,21 +44,37 @@ final class CommitQueue: Sendable {
         }
     }
 
-    /// Removes and returns the oldest postings, at most `limit`.
-    func take(upTo limit: Int) -> [Waiting] {
+    /// Removes and returns the oldest batches that hold at most `limit` postings together, and at least one
+    /// batch however large (a batch is never split); none when none waits.
+    func take(upToPostings limit: Int) -> [Waiting] {
         state.withLock { state in
-            let batch = Array(state.waiting.prefix(limit))
-            state.waiting.removeFirst(batch.count)
-            return batch
+            var end = state.head
+            var postings = 0
+            while end < state.waiting.count,
+                end == state.head || postings + state.waiting[end].batch.transactions.count <= limit
+            {
+                postings += state.waiting[end].batch.transactions.count
+                end += 1
+            }
+            let taken = Array(state.waiting[state.head..<end])
+            state.head = end
+            if state.head == state.waiting.count {
+                state.waiting.removeAll(keepingCapacity: true)
+                state.head = 0
+            } else if state.head > state.waiting.count / 2 {
+                state.waiting.removeFirst(state.head)
+                state.head = 0
+            }
+            return taken
         }
     }
 
-    /// Refuses every posting from now on; those already queued stay, for the last commit.
+    /// Refuses every batch from now on; those already queued stay, for the last commit.
     func stop() {
         state.withLock { $0.stopped = true }
         wakeUp.finish()
     }
 
-    /// How many postings wait.
-    var count: Int { state.withLock { $0.waiting.count } }
+    /// How many batches wait (a single posting is a batch of one).
+    var count: Int { state.withLock { $0.waiting.count - $0.head } }
 }

@@ -8,8 +8,9 @@ import ServiceLifecycle
 /// in ``plan(_:on:)``. Postings that arrive while a commit is under way share the next one, so concurrent
 /// postings share one fsync; a lone posting commits at once, with no timer. Reads go straight to the store.
 public final class Ledger: Service, Sendable {
-    /// A bound on one write transaction, so that one commit never holds a very large batch.
-    static let maximumCommitSize = 1024
+    /// A bound on the postings of one write transaction, so that one commit never grows very large; a batch
+    /// larger than this still commits whole, alone.
+    static let maximumCommitSize = 4096
 
     /// The longest a change-feed request may wait for a commit.
     public static let maximumWait = Duration.seconds(30)
@@ -32,8 +33,22 @@ public final class Ledger: Service, Sendable {
     ///   ``LedgerError/unavailable`` once the ledger is shutting down, or the store's error when the commit
     ///   failed (then nothing of it was written).
     public func post(_ transaction: Transaction) async throws -> PostingOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.enqueue(transaction, continuation)
+        do {
+            return try await post(Batch([transaction]))[0]
+        } catch LedgerError.batchRefused(let refused) {
+            throw refused[0].reason
+        }
+    }
+
+    /// Posts a batch: its postings are applied in order, all or nothing, in one commit, each idempotent by its
+    /// own id as ``post(_:)-(Transaction)`` is. It returns their outcomes, in order, once the commit is durable.
+    /// - Throws: ``LedgerError/unbalanced(sum:)`` for a balanced batch whose amounts do not sum to zero,
+    ///   ``LedgerError/batchRefused(_:)`` listing every posting the rules refused, or what ``post(_:)`` throws
+    ///   otherwise. Nothing of the batch was written when it throws.
+    public func post(_ batch: Batch) async throws -> [PostingOutcome] {
+        if batch.balanced, case let sum = batch.sum, sum != 0 { throw LedgerError.unbalanced(sum: sum) }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.enqueue(batch, continuation)
         }.get()
     }
 
@@ -94,68 +109,111 @@ public final class Ledger: Service, Sendable {
     }
 
     private func commitQueued() async {
-        while case let batch = queue.take(upTo: Self.maximumCommitSize), !batch.isEmpty {
+        while case let taken = queue.take(upToPostings: Self.maximumCommitSize), !taken.isEmpty {
             do {
-                let plan = try await Self.commit(batch.map(\.transaction), to: store, clock: clock)
+                let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
                 if !plan.created.isEmpty { notifier.committed() }
-                for (waiting, outcome) in zip(batch, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
+                for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
-                for waiting in batch { waiting.continuation.resume(throwing: error) }
+                for waiting in taken { waiting.continuation.resume(throwing: error) }
             }
         }
     }
 
-    /// Commits `postings` to `store` in one write transaction, decided by the rules, stamped by `clock`.
+    /// Commits `batches` to `store` in one write transaction, decided by the rules, stamped by `clock`.
     static func commit(
-        _ postings: [Transaction], to store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+        _ batches: [Batch], to store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
     ) async throws -> CommitPlan {
-        try await store.commit(postings) { snapshot in plan(postings, on: snapshot, now: clock()) }
+        let postings = batches.count == 1 ? batches[0].transactions : batches.flatMap(\.transactions)
+        return try await store.commit(postings) { snapshot in plan(batches, on: snapshot, now: clock()) }
     }
 
-    /// The rules, applied to postings in order on what the store holds: a known id with the same account and
-    /// amount is a replay, with anything else a conflict; an amount that would take its account's balance out
-    /// of 64 bits is refused. A refused posting changes nothing, so it does not disturb the others, and a
-    /// posting sees the ones before it (the same id twice is a replay the second time).
+    /// The rules, applied to batches in order, and to each batch's postings in order, on what the store holds:
+    /// a known id with the same account and amount is a replay, with anything else a conflict; an amount that
+    /// would take its account's balance out of 64 bits is refused. A posting sees the ones before it (the same
+    /// id twice is a replay the second time). A batch with a refused posting is refused whole: what its other
+    /// postings did is undone, so it changes nothing and does not disturb the batches around it; its refusal
+    /// lists every refused posting.
     ///
-    /// Created transactions take the sequences after the snapshot's last, in posting order, and one commit time:
-    /// `now`, or the last commit's time if the clock says earlier, so time never runs backwards along sequence.
-    static func plan(_ postings: [Transaction], on snapshot: LedgerSnapshot, now: Timestamp) -> CommitPlan {
+    /// Created transactions take the sequences after the snapshot's last, in order (a batch's are consecutive),
+    /// and one commit time: `now`, or the last commit's time if the clock says earlier, so time never runs
+    /// backwards along sequence.
+    static func plan(_ batches: [Batch], on snapshot: LedgerSnapshot, now: Timestamp) -> CommitPlan {
         var plan = CommitPlan()
-        plan.outcomes.reserveCapacity(postings.count)
+        plan.outcomes.reserveCapacity(batches.count)
         let createdAt = max(now, snapshot.lastCreatedAt ?? now)
         var sequence = snapshot.lastSequence
         var recorded = snapshot.recorded
         var balances = snapshot.balances
-        var added: [AccountID: Int64] = [:]
-        var touched: [AccountID] = []
-        for posting in postings {
-            if let existing = recorded[posting.id] {
-                plan.outcomes.append(
-                    existing.transaction == posting
-                        ? .success(.replayed(existing))
-                        : .failure(.idempotencyConflict(requested: posting, recorded: existing.transaction)))
-                continue
+        for batch in batches {
+            var outcomes: [PostingOutcome] = []
+            outcomes.reserveCapacity(batch.transactions.count)
+            var refused: [RefusedPosting] = []
+            /// What each created posting replaced, to undo the batch if it is refused.
+            var undo: [(id: TransactionID, account: AccountID, balance: Int64?)] = []
+            for (index, posting) in batch.transactions.enumerated() {
+                if let existing = recorded[posting.id] {
+                    if existing.transaction == posting {
+                        outcomes.append(.replayed(existing))
+                    } else {
+                        refused.append(
+                            RefusedPosting(
+                                index: index, transaction: posting,
+                                reason: .idempotencyConflict(requested: posting, recorded: existing.transaction)))
+                    }
+                    continue
+                }
+                let previous = balances[posting.accountID]
+                let (balance, overflow) = (previous ?? 0).addingReportingOverflow(posting.amount)
+                guard !overflow else {
+                    refused.append(
+                        RefusedPosting(index: index, transaction: posting, reason: .balanceOutOfRange(posting)))
+                    continue
+                }
+                sequence += 1
+                let entry = LedgerEntry(
+                    transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)
+                undo.append((posting.id, posting.accountID, previous))
+                balances[posting.accountID] = balance
+                recorded[posting.id] = entry
+                outcomes.append(.created(entry))
             }
-            let (balance, overflow) = (balances[posting.accountID] ?? 0).addingReportingOverflow(posting.amount)
-            guard !overflow else {
-                plan.outcomes.append(.failure(.balanceOutOfRange(posting)))
-                continue
+            if refused.isEmpty {
+                plan.created.append(
+                    contentsOf: outcomes.lazy.compactMap { if case .created(let entry) = $0 { entry } else { nil } })
+                plan.outcomes.append(.success(outcomes))
+            } else {
+                for change in undo.reversed() {
+                    recorded[change.id] = nil
+                    balances[change.account] = change.balance
+                }
+                sequence -= Int64(undo.count)
+                plan.outcomes.append(.failure(.batchRefused(refused)))
             }
-            sequence += 1
-            let entry = LedgerEntry(
-                transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)
-            balances[posting.accountID] = balance
-            recorded[posting.id] = entry
-            if added[posting.accountID, default: 0] == 0 { touched.append(posting.accountID) }
-            added[posting.accountID, default: 0] += 1
-            plan.created.append(entry)
-            plan.outcomes.append(.success(.created(entry)))
         }
-        plan.accounts = touched.map { account in
-            AccountChange(
-                account: account, previousBalance: snapshot.balances[account], balance: balances[account]!,
-                addedTransactions: added[account]!)
-        }
+        plan.accounts = accountChanges(of: plan.created, from: snapshot.balances)
         return plan
+    }
+
+    /// Each account's change from created transactions, in the order of first touch.
+    private static func accountChanges(of created: [LedgerEntry], from balances: [AccountID: Int64]) -> [AccountChange]
+    {
+        var position: [AccountID: Int] = [:]
+        var changes: [(account: AccountID, balance: Int64, added: Int64)] = []
+        for entry in created {
+            let account = entry.transaction.accountID
+            if let index = position[account] {
+                changes[index].balance = entry.balanceAfter
+                changes[index].added += 1
+            } else {
+                position[account] = changes.count
+                changes.append((account, entry.balanceAfter, 1))
+            }
+        }
+        return changes.map { change in
+            AccountChange(
+                account: change.account, previousBalance: balances[change.account], balance: change.balance,
+                addedTransactions: change.added)
+        }
     }
 }

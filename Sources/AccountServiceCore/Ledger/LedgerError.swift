@@ -1,11 +1,30 @@
 /// A request the ledger refuses. Nothing was written when one of these is thrown.
 public enum LedgerError: Error, Hashable, Sendable {
-    /// The transaction id is already recorded with another account or amount.
+    /// The transaction id is already recorded (or appears earlier in its batch) with another account or amount.
     case idempotencyConflict(requested: Transaction, recorded: Transaction)
     /// Applying the amount would take the balance outside the signed 64-bit range.
     case balanceOutOfRange(Transaction)
+    /// A batch was refused whole because of these postings, in batch order.
+    case batchRefused([RefusedPosting])
+    /// A batch posted as balanced (double-entry) whose amounts do not sum to zero.
+    case unbalanced(sum: Int128)
     case accountNotFound(AccountID)
     case transactionNotFound(TransactionID)
     /// The ledger is shutting down and accepts no more postings; the request may be retried elsewhere or later.
     case unavailable
+}
+
+/// A posting of a batch that the rules refused, and why: an ``LedgerError/idempotencyConflict(requested:recorded:)``
+/// or a ``LedgerError/balanceOutOfRange(_:)``.
+public struct RefusedPosting: Hashable, Sendable {
+    /// Its position in the batch, from 0.
+    public let index: Int
+    public let transaction: Transaction
+    public let reason: LedgerError
+
+    public init(index: Int, transaction: Transaction, reason: LedgerError) {
+        self.index = index
+        self.transaction = transaction
+        self.reason = reason
+    }
 }

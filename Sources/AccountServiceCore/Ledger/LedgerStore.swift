@@ -50,8 +50,8 @@ public struct LedgerSnapshot: Sendable {
 
 /// What the rules decided for a commit: an outcome per posting, and the changes the store must write.
 public struct CommitPlan: Sendable {
-    /// One per posting, in order: created or replayed, or the reason it was refused.
-    public var outcomes: [Result<PostingOutcome, LedgerError>] = []
+    /// One per batch, in order: the outcome of each of its postings, or ``LedgerError/batchRefused(_:)``.
+    public var outcomes: [Result<[PostingOutcome], LedgerError>] = []
     /// The new transactions to record, in posting order, with consecutive sequences and one commit time.
     public var created: [LedgerEntry] = []
     /// The new balance of every account a created transaction touches, in the order of first touch.

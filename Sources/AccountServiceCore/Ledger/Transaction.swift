@@ -88,3 +88,24 @@ extension Timestamp {
         return Timestamp(millisecondsSince1970: Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000)
     }
 }
+
+/// Postings applied in order, all or nothing, in one commit: a transfer between accounts, or a bulk load.
+/// A single posting is a batch of one.
+public struct Batch: Hashable, Sendable {
+    /// The most postings one batch may hold.
+    public static let maximumCount = 10_000
+
+    public let transactions: [Transaction]
+    /// Whether this is a double-entry posting, whose amounts must sum to exactly zero.
+    public let balanced: Bool
+
+    public init(_ transactions: [Transaction], balanced: Bool = false) {
+        self.transactions = transactions
+        self.balanced = balanced
+    }
+
+    /// The exact sum of the amounts: 10,000 amounts of 64 bits cannot overflow 128.
+    public var sum: Int128 {
+        transactions.reduce(0) { $0 + Int128($1.amount) }
+    }
+}
