@@ -119,6 +119,53 @@ import Testing
         }
     }
 
+    /// Batches and single postings share a commit; a refused batch changes nothing and disturbs none of them,
+    /// and a refused single posting does not disturb a batch.
+    @Test func aRefusedBatchLeavesTheBatchesAndPostingsThatShareItsCommitAlone() async throws {
+        try await withGatedLedger { store, ledger async throws in
+            let (x, y) = (AccountID(UUID()), AccountID(UUID()))
+            func posting(_ account: AccountID, _ amount: Int64) -> Transaction {
+                Transaction(id: TransactionID(UUID()), accountID: account, amount: amount)
+            }
+            let single = posting(x, 10)
+            let refused = Batch([posting(y, 7), posting(x, .max)])  // x would leave 64 bits after `single`
+            let accepted = Batch([posting(x, -3), posting(y, 3)], balanced: true)
+            let overflowing = posting(y, .max)  // y holds 3 by then
+
+            let first = Task { try await ledger.post(posting(AccountID(UUID()), 1)) }
+            try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
+            // Queued one at a time, so that they commit in this order.
+            let singleTask = Task { try await ledger.post(single) }
+            try await waitUntil { ledger.queue.count == 1 }
+            let refusedTask = Task { try await ledger.post(refused) }
+            try await waitUntil { ledger.queue.count == 2 }
+            let acceptedTask = Task { try await ledger.post(accepted) }
+            try await waitUntil { ledger.queue.count == 3 }
+            let overflowingTask = Task { try await ledger.post(overflowing) }
+            try await waitUntil { ledger.queue.count == 4 }
+            store.opener.finish()
+            _ = try await first.value
+
+            #expect(try await singleTask.value.entry.balanceAfter == 10)
+            await #expect(
+                throws: LedgerError.batchRefused([
+                    RefusedPosting(
+                        index: 1, transaction: refused.transactions[1],
+                        reason: .balanceOutOfRange(refused.transactions[1]))
+                ])
+            ) { try await refusedTask.value }
+            let transfer = try await acceptedTask.value
+            #expect(transfer.map(\.entry.balanceAfter) == [7, 3])
+            // The refused batch's sequences were not used: the transfer's follow the single posting's.
+            #expect(transfer.map(\.entry.sequence) == [3, 4])
+            await #expect(throws: LedgerError.balanceOutOfRange(overflowing)) { try await overflowingTask.value }
+            #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
+            #expect(try await ledger.balance(of: x) == 7)
+            #expect(try await ledger.balance(of: y) == 3)
+            #expect(try await ledger.store.transaction(refused.transactions[0].id) == nil)
+        }
+    }
+
     @Test func aFailedCommitFailsItsWholeBatchAndWritesNothing() async throws {
         try await withGatedLedger { store, ledger async throws in
             store.failNextCommit.withLock { $0 = true }  // the held first commit fails

@@ -41,6 +41,7 @@ struct AmountRequest {
         } catch let error as JSONBodyReader.SyntaxError {
             throw Problem.badRequest("The body is not valid JSON: \(error.reason) (at byte \(error.offset)).")
         }
+        if let repeated = members.repeated { throw repeated }
         return (
             try PostingMembers.required(members.accountID, "account_id", "a UUID string", subject: "The body"),
             try PostingMembers.required(members.amount, "amount", "an integer", subject: "The body")

@@ -92,6 +92,7 @@ struct BatchRequest {
             do {
                 let members = try PostingMembers.read(&reader, subject: subject, withTransactionID: true)
                 guard firstProblem == nil else { return }
+                if let repeated = members.repeated { throw repeated }
                 transactions.append(
                     Transaction(
                         id: try item(members.transactionID, "transaction_id", "a UUID string", subject),

@@ -35,12 +35,14 @@ extension Request {
 /// The members of a posting in a JSON object: `account_id` and `amount`, and in a batch item `transaction_id`.
 /// Members it does not know are skipped.
 ///
-/// A wrong value is remembered, not thrown, so that a body that is not JSON at all is reported as such; a
-/// member given twice is thrown at once.
+/// A wrong value or a member given twice is remembered, not thrown, so that a body that is not JSON at all is
+/// reported as such, and the reader stays in step with the body.
 struct PostingMembers {
     var transactionID: Result<TransactionID, Problem>?
     var accountID: Result<AccountID, Problem>?
     var amount: Result<Int64, Problem>?
+    /// The first member given twice.
+    var repeated: Problem?
 
     /// Reads the object at the reader's position. `subject` names it in a problem ("The body", "transactions[3]").
     static func read(
@@ -49,15 +51,15 @@ struct PostingMembers {
         var members = PostingMembers()
         try reader.readObject { reader, name in
             switch name {
-            case "transaction_id" where withTransactionID:
-                guard members.transactionID == nil else { throw twice(name, subject) }
+            case "transaction_id" where withTransactionID && members.transactionID == nil:
                 members.transactionID = try readIdentifier(&reader, name: name)
-            case "account_id":
-                guard members.accountID == nil else { throw twice(name, subject) }
+            case "account_id" where members.accountID == nil:
                 members.accountID = try readIdentifier(&reader, name: name)
-            case "amount":
-                guard members.amount == nil else { throw twice(name, subject) }
+            case "amount" where members.amount == nil:
                 members.amount = try readAmount(&reader)
+            case "transaction_id" where withTransactionID, "account_id", "amount":
+                members.repeated = members.repeated ?? Problem.badRequest("\(subject) has \(name) twice.")
+                try reader.skipValue()
             default:
                 try reader.skipValue()
             }
@@ -71,10 +73,6 @@ struct PostingMembers {
     ) throws -> Value {
         guard let member else { throw Problem.badRequest("\(subject) has no \(name): \(kind) is required.") }
         return try member.get()
-    }
-
-    private static func twice(_ name: String, _ subject: String) -> Problem {
-        Problem.badRequest("\(subject) has \(name) twice.")
     }
 
     private static func readIdentifier<Kind>(
