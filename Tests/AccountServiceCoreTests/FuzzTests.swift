@@ -8,8 +8,8 @@ import Testing
 
 @testable import AccountServiceCore
 
-/// Generated POST /amount requests, valid and not: none answers 5xx or crashes the process, and only the
-/// valid ones write anything.
+/// Generated POST /amount and POST /transactions requests, valid and not: none answers 5xx or crashes the
+/// process, and only the valid ones write anything.
 @Suite struct FuzzTests {
     /// A generated request, and what the service must answer to it.
     struct Case: Sendable, CustomStringConvertible {
@@ -125,6 +125,79 @@ import Testing
     ]
 
     static let caseCount = 4_000
+
+    /// A generated batch: valid items in many spellings, and perhaps one malformed item at a random index.
+    struct BatchCase: Sendable, CustomStringConvertible {
+        var body: [UInt8]
+        var count: Int
+        var malformedIndex: Int?
+        var description: String {
+            "malformed item: \(malformedIndex.map(String.init) ?? "none") "
+                + String(decoding: body.prefix(600), as: UTF8.self)
+        }
+    }
+
+    /// The mutations that leave the body valid JSON but make one item's member wrong: the problem must name
+    /// the item.
+    static let itemMutations = mutations[0..<12]
+
+    static func makeBatch(seed: UInt64) -> BatchCase {
+        var random = SplitMix64(seed: seed)
+        let count = Int.random(in: 1...40, using: &random)
+        let malformedIndex = Bool.random(using: &random) ? Int.random(in: 0..<count, using: &random) : nil
+        let items = (0..<count).map { index in
+            var (members, space) = validMembers(&random)
+            let id = randomUUID(&random).uuidString
+            members.insert(
+                "\"transaction_id\"\(space):\(space)\"\(id)\"", at: Int.random(in: 0...members.count, using: &random))
+            guard index == malformedIndex else { return object(members, space) }
+            let choice = Int.random(in: 0..<(itemMutations.count + 3), using: &random)
+            guard choice >= itemMutations.count else {
+                var item = Case(body: [], expectation: .refused)
+                itemMutations[choice](&item, members, space)
+                return String(decoding: item.body, as: UTF8.self)
+            }
+            let others = members.filter { !$0.contains("transaction_id") }
+            return object(
+                others + [[], [#""transaction_id":"x""#], [#""transaction_id":5"#]][choice - itemMutations.count],
+                space)
+        }
+        let balanced = Bool.random(using: &random) ? #","balanced":false"# : ""
+        return BatchCase(
+            body: Array(("{\"transactions\":[" + items.joined(separator: ",") + "]\(balanced)}").utf8), count: count,
+            malformedIndex: malformedIndex)
+    }
+
+    static let batchCaseCount = 1_000
+
+    @Test(.shrinking(false), .timeLimit(.minutes(5)))
+    func generatedBatchesWithAMalformedItemAreRefusedNamingItAndWriteNothing() async throws {
+        try await withTemporaryDatabase { path in
+            try await buildApplication(TestArguments(databasePath: path)).test(.router) { client in
+                let database = try DatabaseQueue(path: path)
+                var written = 0
+                var refused = 0
+                await propertyCheck(count: Self.batchCaseCount, input: Gen.uint64()) { seed in
+                    let batch = Self.makeBatch(seed: seed)
+                    let response = try await client.postBatch(body: String(decoding: batch.body, as: UTF8.self))
+                    if let index = batch.malformedIndex {
+                        let problem = try response.problem(.badRequest)
+                        #expect(problem.detail.contains("transactions[\(index)]"), "\(batch) → \(problem.detail)")
+                        refused += 1
+                    } else {
+                        #expect(response.status == .ok, "\(batch) → \(String(buffer: response.body))")
+                        if response.status == .ok { written += batch.count }
+                    }
+                    let stored = try await database.read { db in
+                        try Int.fetchOne(db, sql: "SELECT count(*) FROM transactions")!
+                    }
+                    #expect(stored == written, "\(batch)")
+                }
+                #expect(refused > Self.batchCaseCount / 4 && written > Self.batchCaseCount * 5)
+                #expect(try ConsistencyCheck.run(path: path).isConsistent)
+            }
+        }
+    }
 
     /// Rebuilding from seeds, and no request can depend on the clock or on a random source of its own.
     @Test func aCaseIsAPureFunctionOfItsSeed() {
