@@ -9,7 +9,8 @@ let package = Package(
     name: "account-service",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "account-service", targets: ["AccountService"])
+        .executable(name: "account-service", targets: ["AccountService"]),
+        .executable(name: "store-benchmark", targets: ["StoreBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -39,6 +40,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -47,6 +49,12 @@ let package = Package(
             // Compiled into the binary (PackageResources.openapi_yaml), so the served document is always the
             // one the binary was built with, and no resource bundle has to travel with it.
             resources: [.embedInCode("HTTP/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The store's own write rate, without HTTP, for scripts/bench.
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: [.byName(name: "AccountServiceCore")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

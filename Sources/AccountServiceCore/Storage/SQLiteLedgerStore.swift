@@ -37,6 +37,9 @@ public struct SQLiteLedgerStore: LedgerStore {
             ORDER BY id
             """
         static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
+        static let insertTransaction = """
+            INSERT INTO transactions (\(TransactionRecord.columns)) VALUES (?, ?, ?, ?, ?, ?)
+            """
         /// Applies only if the balance is still the one the rules decided on.
         static let updateAccount = """
             UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3
@@ -73,45 +76,61 @@ public struct SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// Looks up each posting's id and account once (a commit of a thousand postings runs two thousand
+    /// lookups, hence ``Statement/bind(_:)`` rather than `StatementArguments`).
     private static func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
-        if let last = try Row.fetchOne(db.cachedStatement(sql: SQL.lastTransaction)) {
-            snapshot.lastSequence = last[0]
-            snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: last[1])
+        let last = try db.cachedStatement(sql: SQL.lastTransaction)
+        last.bind()
+        if try last.stepToRow(in: db) {
+            snapshot.lastSequence = last.integer(at: 0)
+            snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: last.integer(at: 1))
         }
-        var seenIDs = Set<TransactionID>()
-        var seenAccounts = Set<AccountID>()
+        last.reset()
         let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
+        // A new account is looked up again by each of its postings; that costs less than remembering it.
         for posting in postings {
-            if seenIDs.insert(posting.id).inserted,
-                let recorded = try TransactionRecord.fetchOne(transactionByID, arguments: [posting.id.uuid])
-            {
-                snapshot.recorded[posting.id] = recorded.entry
+            transactionByID.bind(.uuid(posting.id.uuid))
+            if try transactionByID.stepToRow(in: db) {
+                snapshot.recorded[posting.id] = TransactionRecord(transactionByID).entry
             }
-            if seenAccounts.insert(posting.accountID).inserted,
-                let balance = try Int64.fetchOne(balanceByID, arguments: [posting.accountID.uuid])
-            {
-                snapshot.balances[posting.accountID] = balance
+            if snapshot.balances[posting.accountID] == nil {
+                balanceByID.bind(.uuid(posting.accountID.uuid))
+                if try balanceByID.stepToRow(in: db) {
+                    snapshot.balances[posting.accountID] = balanceByID.integer(at: 0)
+                }
             }
         }
+        transactionByID.reset()
+        balanceByID.reset()
         return snapshot
     }
 
     /// Accounts first: a transaction's account must exist (a foreign key).
     private static func write(_ plan: CommitPlan, in db: Database) throws {
+        let updateAccount = try db.cachedStatement(sql: SQL.updateAccount)
+        let insertAccount = try db.cachedStatement(sql: SQL.insertAccount)
         for change in plan.accounts {
             if let previous = change.previousBalance {
-                try db.cachedStatement(sql: SQL.updateAccount).execute(
-                    arguments: [change.account.uuid, change.balance, change.addedTransactions, previous])
+                updateAccount.bind(
+                    .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions),
+                    .integer(previous))
+                _ = try updateAccount.stepToRow(in: db)
                 guard db.changesCount == 1 else { throw ConcurrentModification(account: change.account) }
             } else {
-                try db.cachedStatement(sql: SQL.insertAccount).execute(
-                    arguments: [change.account.uuid, change.balance, change.addedTransactions])
+                insertAccount.bind(
+                    .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions))
+                _ = try insertAccount.stepToRow(in: db)
             }
         }
+        let insertTransaction = try db.cachedStatement(sql: SQL.insertTransaction)
         for entry in plan.created {
-            try TransactionRecord(entry).insert(db)
+            insertTransaction.bind(
+                .integer(entry.sequence), .uuid(entry.transaction.id.uuid), .uuid(entry.transaction.accountID.uuid),
+                .integer(entry.transaction.amount), .integer(entry.createdAt.millisecondsSince1970),
+                .integer(entry.balanceAfter))
+            _ = try insertTransaction.stepToRow(in: db)
         }
     }
 

@@ -4,11 +4,10 @@ import GRDB
 /// A row of `transactions`: one accepted transaction, keyed by its sequence, with the client's Transaction-Id.
 /// GRDB stores its `UUID`s as 16-byte blobs.
 ///
-/// Encodable for persistence; decoded by column index, the form GRDB's README gives for a record "optimized for
-/// fetching performance": the Decodable form made GET /transaction about a tenth slower (`scripts/bench`).
-/// So it reads rows selected as ``columns``, in that order (``SQLiteLedgerStore/SQL``).
-struct TransactionRecord: Encodable, FetchableRecord, PersistableRecord, Equatable {
-    static let databaseTableName = "transactions"
+/// Decoded by column index, the form GRDB's README gives for a record "optimized for fetching performance": the
+/// Decodable form made GET /transaction about a tenth slower (`scripts/bench`). So it reads rows selected as
+/// ``columns``, in that order (``SQLiteLedgerStore/SQL``), and the commit inserts them in that order too.
+struct TransactionRecord: FetchableRecord, Equatable {
     static let columns = "sequence, id, account_id, amount, created_at, balance_after"
 
     var sequence: Int64
@@ -19,22 +18,6 @@ struct TransactionRecord: Encodable, FetchableRecord, PersistableRecord, Equatab
     var createdAt: Int64
     var balanceAfter: Int64
 
-    enum CodingKeys: String, CodingKey {
-        case sequence, id, amount
-        case accountID = "account_id"
-        case createdAt = "created_at"
-        case balanceAfter = "balance_after"
-    }
-
-    init(_ entry: LedgerEntry) {
-        sequence = entry.sequence
-        id = entry.transaction.id.uuid
-        accountID = entry.transaction.accountID.uuid
-        amount = entry.transaction.amount
-        createdAt = entry.createdAt.millisecondsSince1970
-        balanceAfter = entry.balanceAfter
-    }
-
     init(row: Row) {
         sequence = row[0]
         id = row[1]
@@ -42,6 +25,16 @@ struct TransactionRecord: Encodable, FetchableRecord, PersistableRecord, Equatab
         amount = row[3]
         createdAt = row[4]
         balanceAfter = row[5]
+    }
+
+    /// The row a commit's statement stands on (``Statement/stepToRow(in:)``).
+    init(_ statement: Statement) {
+        sequence = statement.integer(at: 0)
+        id = statement.uuid(at: 1)
+        accountID = statement.uuid(at: 2)
+        amount = statement.integer(at: 3)
+        createdAt = statement.integer(at: 4)
+        balanceAfter = statement.integer(at: 5)
     }
 
     var entry: LedgerEntry {
