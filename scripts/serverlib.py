@@ -19,8 +19,8 @@ class ServerError(Exception):
     pass
 
 
-def build_release():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "account-service"], cwd=ROOT, check=True)
+def build_release(product="account-service"):
+    subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
 
 
 def free_port():

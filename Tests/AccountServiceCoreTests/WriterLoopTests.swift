@@ -166,6 +166,34 @@ import Testing
         }
     }
 
+    /// Single postings queued behind a bulk load's large batch commit before it, right after the large commit
+    /// under way; the large batch still commits next.
+    @Test func smallBatchesDoNotWaitBehindLargeOnes() async throws {
+        try await withGatedLedger { store, ledger async throws in
+            func batch(_ count: Int) -> Batch {
+                Batch(
+                    (0..<count).map { _ in
+                        Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)
+                    })
+            }
+            let first = Task { try await ledger.post(batch(100)) }
+            try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
+            let large = Task { try await ledger.post(batch(500)) }
+            try await waitUntil { ledger.queue.count == 1 }
+            let singles = (0..<3).map { _ in Task { try await ledger.post(batch(1)) } }
+            try await waitUntil { ledger.queue.count == 4 }
+            store.opener.finish()
+            _ = try await first.value
+            let largeSequences = try await large.value.map(\.entry.sequence)
+            for single in singles {
+                let sequence = try await single.value[0].entry.sequence
+                #expect((101...103).contains(sequence))
+            }
+            #expect(largeSequences == Array(104...603))
+            #expect(store.writes.load(ordering: .sequentiallyConsistent) == 3)
+        }
+    }
+
     @Test func aFailedCommitFailsItsWholeBatchAndWritesNothing() async throws {
         try await withGatedLedger { store, ledger async throws in
             store.failNextCommit.withLock { $0 = true }  // the held first commit fails

@@ -2,8 +2,13 @@ import Synchronization
 
 /// The batches waiting for the ledger's next commit, each with the continuation that answers it.
 ///
-/// ``Ledger/post(_:)`` enqueues and wakes the writer loop; the loop takes whole batches in arrival order, so a
-/// batch is never split across commits. Once stopped, the queue refuses new batches with
+/// ``Ledger/post(_:)`` enqueues and wakes the writer loop, which takes whole batches (a batch is never split
+/// across commits). Small batches (single postings, transfers) must not wait behind a bulk load's large ones,
+/// whose commits take tens of milliseconds: a commit that held a large batch is followed by one of the small
+/// batches alone when any wait, so a small batch waits for at most one large commit and one small one; and while
+/// small batches arrive, large commits are kept short. Other commits take the small batches waiting and then
+/// large ones in arrival order, up to a bound on the commit's postings and at least one large one when some
+/// wait, so neither kind starves the other. Once stopped, the queue refuses new batches with
 /// ``LedgerError/unavailable``.
 final class CommitQueue: Sendable {
     struct Waiting {
@@ -11,11 +16,41 @@ final class CommitQueue: Sendable {
         let continuation: CheckedContinuation<Result<[PostingOutcome], LedgerError>, any Error>
     }
 
-    private struct State {
+    /// A batch of at most this many postings is small.
+    static let smallBatch = 16
+    /// Small batches arrived within this long count as arriving.
+    static let recentArrival = Duration.milliseconds(100)
+
+    /// Batches in arrival order. Taking moves `head` on, and the taken part is dropped once it is most of the
+    /// array, so taking stays linear however many wait.
+    private struct Line {
         var waiting: [Waiting] = []
-        /// Where the oldest waiting batch is in `waiting`: taking moves it on, and the taken part is dropped
-        /// once it is most of the array, so taking stays linear however many wait.
         var head = 0
+
+        var first: Waiting? { head < waiting.count ? waiting[head] : nil }
+        var count: Int { waiting.count - head }
+
+        mutating func removeFirst() -> Waiting {
+            defer {
+                head += 1
+                if head == waiting.count {
+                    waiting.removeAll(keepingCapacity: true)
+                    head = 0
+                } else if head > waiting.count / 2 {
+                    waiting.removeFirst(head)
+                    head = 0
+                }
+            }
+            return waiting[head]
+        }
+    }
+
+    private struct State {
+        var small = Line()
+        var large = Line()
+        /// Whether the last commit held a large batch.
+        var tookLarge = false
+        var lastSmallArrival: ContinuousClock.Instant?
         var stopped = false
     }
 
@@ -34,7 +69,13 @@ final class CommitQueue: Sendable {
     ) {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
-            state.waiting.append(Waiting(batch: batch, continuation: continuation))
+            let waiting = Waiting(batch: batch, continuation: continuation)
+            if batch.transactions.count <= Self.smallBatch {
+                state.small.waiting.append(waiting)
+                state.lastSmallArrival = .now
+            } else {
+                state.large.waiting.append(waiting)
+            }
             return true
         }
         if accepted {
@@ -44,26 +85,31 @@ final class CommitQueue: Sendable {
         }
     }
 
-    /// Removes and returns the oldest batches that hold at most `limit` postings together, and at least one
-    /// batch however large (a batch is never split); none when none waits.
-    func take(upToPostings limit: Int) -> [Waiting] {
+    /// Removes and returns the batches of the next commit: the small ones waiting, up to `limit` postings
+    /// (half of it while large ones wait); then, unless the last commit held a large batch and small ones
+    /// were waiting, large ones in arrival order while the postings stay within `limit` (`sharedLimit` while
+    /// small batches arrive), and at least one when some wait, however large. None when none waits.
+    func take(upToPostings fullLimit: Int, whileSmallArrive sharedLimit: Int) -> [Waiting] {
         state.withLock { state in
-            var end = state.head
+            let limit =
+                if let arrival = state.lastSmallArrival, arrival + Self.recentArrival > .now { sharedLimit } else {
+                    fullLimit
+                }
+            var taken: [Waiting] = []
             var postings = 0
-            while end < state.waiting.count,
-                end == state.head || postings + state.waiting[end].batch.transactions.count <= limit
-            {
-                postings += state.waiting[end].batch.transactions.count
-                end += 1
+            let smallOnly = state.tookLarge && state.small.count > 0
+            let smallLimit = state.large.count > 0 && !smallOnly ? limit / 2 : limit
+            while let next = state.small.first, postings + next.batch.transactions.count <= smallLimit {
+                postings += next.batch.transactions.count
+                taken.append(state.small.removeFirst())
             }
-            let taken = Array(state.waiting[state.head..<end])
-            state.head = end
-            if state.head == state.waiting.count {
-                state.waiting.removeAll(keepingCapacity: true)
-                state.head = 0
-            } else if state.head > state.waiting.count / 2 {
-                state.waiting.removeFirst(state.head)
-                state.head = 0
+            state.tookLarge = false
+            while !smallOnly, let next = state.large.first,
+                !state.tookLarge || postings + next.batch.transactions.count <= limit
+            {
+                postings += next.batch.transactions.count
+                taken.append(state.large.removeFirst())
+                state.tookLarge = true
             }
             return taken
         }
@@ -76,5 +122,5 @@ final class CommitQueue: Sendable {
     }
 
     /// How many batches wait (a single posting is a batch of one).
-    var count: Int { state.withLock { $0.waiting.count - $0.head } }
+    var count: Int { state.withLock { $0.small.count + $0.large.count } }
 }
