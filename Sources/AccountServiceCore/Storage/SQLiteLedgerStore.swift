@@ -6,7 +6,7 @@ import GRDB
 public struct SQLiteLedgerStore: LedgerStore {
     /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads.
     enum SQL {
-        static let transactionByID = "SELECT \(TransactionRecord.columns) FROM transactions WHERE id = ?"
+        static let transactionByID = "SELECT \(LedgerEntry.columns) FROM transactions WHERE id = ?"
         static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
         /// The last balance_after of the account at or before an instant: one descent of transactions_by_account.
         static let balanceAtInstant = """
@@ -17,14 +17,14 @@ public struct SQLiteLedgerStore: LedgerStore {
         /// backwards. created_at never decreases along sequence, so this is "sequence < before" when ?2 is the
         /// commit time of the first transaction at or after `before` (``commitTimeFrom``).
         static let statementPage = """
-            SELECT \(TransactionRecord.columns) FROM transactions
+            SELECT \(LedgerEntry.columns) FROM transactions
             WHERE account_id = ?1 AND created_at <= ?2 AND (created_at < ?2 OR sequence < ?3)
             ORDER BY created_at DESC, sequence DESC LIMIT ?4
             """
         static let commitTimeFrom = "SELECT created_at FROM transactions WHERE sequence >= ? ORDER BY sequence LIMIT 1"
         /// A feed page: a range of the table itself, which is ordered by sequence.
         static let feedPage = """
-            SELECT \(TransactionRecord.columns) FROM transactions WHERE sequence > ?1 ORDER BY sequence LIMIT ?2
+            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ?1 ORDER BY sequence LIMIT ?2
             """
         static let lastTransaction = """
             SELECT sequence, created_at FROM transactions WHERE sequence = (SELECT max(sequence) FROM transactions)
@@ -38,7 +38,7 @@ public struct SQLiteLedgerStore: LedgerStore {
             """
         static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
         static let insertTransaction = """
-            INSERT INTO transactions (\(TransactionRecord.columns)) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?)
             """
         /// Applies only if the balance is still the one the rules decided on.
         static let updateAccount = """
@@ -82,28 +82,25 @@ public struct SQLiteLedgerStore: LedgerStore {
         var snapshot = LedgerSnapshot()
         let last = try db.cachedStatement(sql: SQL.lastTransaction)
         last.bind()
-        if try last.stepToRow(in: db) {
-            snapshot.lastSequence = last.integer(at: 0)
-            snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: last.integer(at: 1))
+        if let (sequence, createdAt) = try last.firstRow(in: db, { ($0.integer(at: 0), $0.integer(at: 1)) }) {
+            snapshot.lastSequence = sequence
+            snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: createdAt)
         }
-        last.reset()
         let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
         // A new account is looked up again by each of its postings; that costs less than remembering it.
         for posting in postings {
             transactionByID.bind(.uuid(posting.id.uuid))
-            if try transactionByID.stepToRow(in: db) {
-                snapshot.recorded[posting.id] = TransactionRecord(transactionByID).entry
+            if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
+                snapshot.recorded[posting.id] = recorded
             }
             if snapshot.balances[posting.accountID] == nil {
                 balanceByID.bind(.uuid(posting.accountID.uuid))
-                if try balanceByID.stepToRow(in: db) {
-                    snapshot.balances[posting.accountID] = balanceByID.integer(at: 0)
+                if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
+                    snapshot.balances[posting.accountID] = balance
                 }
             }
         }
-        transactionByID.reset()
-        balanceByID.reset()
         return snapshot
     }
 
@@ -136,7 +133,9 @@ public struct SQLiteLedgerStore: LedgerStore {
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
         try read { db in
-            try TransactionRecord.fetchOne(db.cachedStatement(sql: SQL.transactionByID), arguments: [id.uuid])?.entry
+            let statement = try db.cachedStatement(sql: SQL.transactionByID)
+            statement.bind(.uuid(id.uuid))
+            return try statement.firstRow(in: db, LedgerEntry.init(row:))
         }
     }
 
@@ -154,20 +153,21 @@ public struct SQLiteLedgerStore: LedgerStore {
         try read { db in
             var bound = (createdAt: Int64.max, sequence: Int64.max)
             if let before {
-                let createdAt = try Int64.fetchOne(db.cachedStatement(sql: SQL.commitTimeFrom), arguments: [before])
-                bound = (createdAt ?? .max, before)
+                let commitTime = try db.cachedStatement(sql: SQL.commitTimeFrom)
+                commitTime.bind(.integer(before))
+                bound = (try commitTime.firstRow(in: db, { $0.integer(at: 0) }) ?? .max, before)
             }
-            return try TransactionRecord.fetchAll(
-                db.cachedStatement(sql: SQL.statementPage),
-                arguments: [account.uuid, bound.createdAt, bound.sequence, limit]
-            ).map(\.entry)
+            let page = try db.cachedStatement(sql: SQL.statementPage)
+            page.bind(.uuid(account.uuid), .integer(bound.createdAt), .integer(bound.sequence), .integer(Int64(limit)))
+            return try page.rows(in: db, LedgerEntry.init(row:))
         }
     }
 
     public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
         try read { db in
-            try TransactionRecord.fetchAll(db.cachedStatement(sql: SQL.feedPage), arguments: [after, limit]).map(
-                \.entry)
+            let page = try db.cachedStatement(sql: SQL.feedPage)
+            page.bind(.integer(after), .integer(Int64(limit)))
+            return try page.rows(in: db, LedgerEntry.init(row:))
         }
     }
 

@@ -2,13 +2,15 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// The commit's hot path, with SQLite's own binding and stepping on GRDB's prepared statements.
+/// The hot paths, with SQLite's own binding and stepping on GRDB's prepared statements (GRDB prepares, caches
+/// and finalizes them).
 ///
 /// A commit looks up every posting's id and account and inserts every created transaction: thousands of
 /// statement executions for a batch. GRDB's `StatementArguments` and record persistence build an array, a
 /// `Data` per UUID and (for records) a keyed container per execution; profiled on a 1,000-item batch load
 /// (`perf record` on `store-benchmark`), encoding the record took half of the writer's time. These bind the
-/// 16 bytes of a UUID and the integers in place. Only the write path uses them; reads keep GRDB's API.
+/// 16 bytes of a UUID and the integers in place, and read columns without a `Row` or a `Data` per UUID; the
+/// commit and the reads that return transaction records (up to a thousand a page) use them.
 extension Statement {
     /// Resets the statement and binds `values` to its parameters ?1, ?2, …
     func bind(_ values: StatementValue...) {
@@ -40,6 +42,20 @@ extension Statement {
             sqlite3_reset(sqliteStatement)
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
         }
+    }
+
+    /// Runs the bound query to its end, making a value of each row, and resets it.
+    func rows<T>(in db: Database, _ make: (Statement) -> T) throws -> [T] {
+        defer { reset() }
+        var rows: [T] = []
+        while try stepToRow(in: db) { rows.append(make(self)) }
+        return rows
+    }
+
+    /// Runs the bound query to its first row and makes a value of it (nil when there is none), and resets it.
+    func firstRow<T>(in db: Database, _ make: (Statement) -> T) throws -> T? {
+        defer { reset() }
+        return try stepToRow(in: db) ? make(self) : nil
     }
 
     /// Ends the statement's run, so that it holds nothing until it is bound again.
