@@ -13,7 +13,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         commandName: "account-service",
         abstract: "Records money movements on accounts and answers balance questions, exactly.",
         discussion: "Without a subcommand it serves the API.",
-        subcommands: [Check.self]
+        subcommands: [Check.self, BackupCommand.self]
     )
 
     @Option(help: "The address to listen on.")
@@ -125,6 +125,27 @@ struct Check: ParsableCommand {
         print(
             "consistent: \(summary); every balance and count matches its transactions, every balance_after its "
                 + "running sum, commit times never decrease; integrity ok")
+    }
+}
+
+/// `account-service backup --to FILE`: a consistent copy of the database, safe while the service runs.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the database into a new file, consistently, while the service goes on writing.",
+        usage: "account-service backup [--database <database>] --to <file>",
+        discussion: "The copy holds whole commits only, as of one instant; `account-service check --database FILE` "
+            + "verifies it. To restore, stop the service and start it on the copy (or move the copy into place)."
+    )
+
+    @ParentCommand var service: AccountServiceCommand
+
+    @Option(help: "The new file to write; it must not exist.")
+    var to: String
+
+    func run() throws {
+        try Backup.run(path: service.databasePath, to: to)
+        print("backed up \(service.databasePath) to \(to)")
     }
 }
 

@@ -1,3 +1,4 @@
+import AccountServiceCore
 import Foundation
 import Testing
 
@@ -132,6 +133,20 @@ import Glibc
             let outcome = try run(arguments + ["--database", path])
             expectOneLineFailure(outcome, mentioning: words)
             #expect(!FileManager.default.fileExists(atPath: path), "an invalid option must not create the database")
+        }
+    }
+
+    /// The command line as the README gives it: a backup of a stopped service's database, then check on it.
+    @Test func backupThenCheckFromTheCommandLine() async throws {
+        try await withLedger { ledger, path async throws in
+            _ = try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 5))
+            let copy = path + ".copy"
+            let backup = try run(["backup", "--database", path, "--to", copy])
+            #expect(backup.status == 0, "\(backup.errorLines)")
+            let check = try run(["check", "--database", copy])
+            #expect(check.status == 0, "\(check.errorLines)")
+            let again = try run(["backup", "--database", path, "--to", copy])
+            expectOneLineFailure(again, mentioning: [copy, "already exists"])
         }
     }
 }
