@@ -34,6 +34,16 @@ func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     router.add(middleware: ProblemMiddleware())
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
+    // Readiness, for a load balancer or an orchestrator: /ping says the process answers; this, that it can serve.
+    router.get("/ready") { _, _ in
+        guard await ledger.isReady() else {
+            throw Problem(
+                status: .serviceUnavailable,
+                detail: "Not ready: the service is shutting down or its database does not answer; try another instance."
+            )
+        }
+        return HTTPResponse.Status.ok
+    }
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
     TransactionController(ledger: ledger).addRoutes(to: router)
     AccountController(ledger: ledger).addRoutes(to: router)

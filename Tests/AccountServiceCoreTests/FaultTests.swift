@@ -40,6 +40,9 @@ import Testing
                     let problem = try await client.get(path).problem(.internalServerError)
                     #expect(!problem.detail.contains("DiskFailure"))
                 }
+                // Not ready while the database fails; still alive.
+                try await client.get("/ready").problem(.serviceUnavailable)
+                #expect(try await client.get("/ping").status == .ok)
                 let posted = try await client.postAmount(
                     transactionID: newID(), accountID: "a40bcc03-6f39-418c-ad0b-97e14f522ec1", amount: 7)
                 let problem = try posted.problem(.internalServerError)
@@ -58,8 +61,10 @@ import Testing
             try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
                 #expect(
                     try await client.postAmount(transactionID: newID(), accountID: account, amount: 7).status == .ok)
+                #expect(try await client.get("/ready").status == .ok)
                 await group.triggerGracefulShutdown()
                 try await running.value
+                try await client.get("/ready").problem(.serviceUnavailable)
 
                 let problem = try await client.postAmount(transactionID: newID(), accountID: account, amount: 1)
                     .problem(.serviceUnavailable)

@@ -121,6 +121,9 @@ final class CommitQueue: Sendable {
         wakeUp.finish()
     }
 
+    /// Whether the queue refuses batches (the ledger is shutting down).
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
     /// How many batches wait (a single posting is a batch of one).
     var count: Int { state.withLock { $0.small.count + $0.large.count } }
 }

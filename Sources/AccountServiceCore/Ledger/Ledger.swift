@@ -98,6 +98,18 @@ public final class Ledger: Service, Sendable {
         }
     }
 
+    /// Whether the ledger accepts postings and its store answers a read (an index probe that finds nothing):
+    /// false once it is shutting down, or while the database fails.
+    public func isReady() async -> Bool {
+        guard !queue.isStopped else { return false }
+        do {
+            _ = try await store.transactions(after: .max, limit: 1)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     public func transactionVolume() async throws -> TransactionVolume {
         try await store.transactionVolume()
     }
