@@ -12,26 +12,35 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     static let configuration = CommandConfiguration(
         commandName: "account-service",
         abstract: "Records money movements on accounts and answers balance questions, exactly.",
-        discussion: "Without a subcommand it serves the API.",
+        discussion: """
+            Without a subcommand it serves the API. Every option can also be set in the environment: \
+            ACCOUNT_SERVICE_ and the option's name in capitals with _ for - (--log-level: \
+            ACCOUNT_SERVICE_LOG_LEVEL); a flag wins over the environment, the environment over the default.
+            """,
         subcommands: [Check.self, BackupCommand.self]
     )
 
-    @Option(help: "The address to listen on.")
+    /// The options that the environment may set too (``EnvironmentOptions``).
+    static let environmentOptions = ["hostname", "port", "database", "durability", "log-level"]
+
+    @Option(help: "The address to listen on. (ACCOUNT_SERVICE_HOSTNAME)")
     var hostname = "127.0.0.1"
 
-    @Option(help: "The port to listen on (0: any free port).")
+    @Option(help: "The port to listen on (0: any free port). (ACCOUNT_SERVICE_PORT)")
     var port = 8080
 
-    @Option(name: .customLong("database"), help: "The SQLite database file; created and migrated when missing.")
+    @Option(
+        name: .customLong("database"),
+        help: "The SQLite database file; created and migrated when missing. (ACCOUNT_SERVICE_DATABASE)")
     var databasePath = "accounts.sqlite"
 
     @Option(
         help:
-            "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine."
+            "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine. (ACCOUNT_SERVICE_DURABILITY)"
     )
     var durability: Durability = .full
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    @Option(help: "trace, debug, info, notice, warning, error or critical. (ACCOUNT_SERVICE_LOG_LEVEL)")
     var logLevel: Logger.Level?
 
     func validate() throws {
@@ -56,8 +65,11 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     /// Runs the command; every failure (a bad option, a database that cannot be opened, a port in use) is one
     /// line on standard error that names the thing and the cause, and a non-zero exit status.
     static func main() async {
+        let given = Array(CommandLine.arguments.dropFirst())
+        let arguments = EnvironmentOptions.arguments(
+            given, environment: ProcessInfo.processInfo.environment, options: environmentOptions)
         do {
-            var command = try await asyncParseAsRoot()
+            var command = try await asyncParseAsRoot(arguments)
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -67,7 +79,15 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
             let status = exitCode(for: error)
             // --help and the like print their text and succeed; ExitCode carries a status, already explained.
             if status == .success || error is ExitCode { exit(withError: error) }
-            FileHandle.standardError.write(Data("account-service: \(oneLine(message(for: error)))\n".utf8))
+            var line = oneLine(message(for: error))
+            // A value the environment gave is named by its variable, which is what the operator set.
+            for option in environmentOptions
+            where line.contains("--\(option)") && arguments.contains(where: { $0.hasPrefix("--\(option)=") })
+                && !given.contains(where: { $0 == "--\(option)" || $0.hasPrefix("--\(option)=") })
+            {
+                line += " (set by \(EnvironmentOptions.variable(for: option)))"
+            }
+            FileHandle.standardError.write(Data("account-service: \(line)\n".utf8))
             Foundation.exit(status.rawValue)
         }
     }

@@ -28,8 +28,9 @@ import Glibc
     }
 
     /// Runs the executable with `arguments` (as `user`, when given, through runuser) and waits at most 20 s.
-    func run(_ arguments: [String], as user: String? = nil) throws -> Outcome {
+    func run(_ arguments: [String], as user: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let user {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
             process.arguments = ["-u", user, "--", try Self.executable.path] + arguments
@@ -147,6 +148,23 @@ import Glibc
             #expect(check.status == 0, "\(check.errorLines)")
             let again = try run(["backup", "--database", path, "--to", copy])
             expectOneLineFailure(again, mentioning: [copy, "already exists"])
+        }
+    }
+
+    /// Options from the environment, and a flag over the environment.
+    @Test func optionsComeFromTheEnvironmentAndFlagsWin() async throws {
+        try await withLedger { ledger, path async throws in
+            _ = try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 5))
+            let copy = path + ".copy"
+            let fromEnvironment = try run(["backup", "--to", copy], environment: ["ACCOUNT_SERVICE_DATABASE": path])
+            #expect(fromEnvironment.status == 0, "\(fromEnvironment.errorLines)")
+            #expect(FileManager.default.fileExists(atPath: copy))
+            let flagWins = try run(
+                ["backup", "--database", path, "--to", copy + "2"],
+                environment: ["ACCOUNT_SERVICE_DATABASE": path + ".missing"])
+            #expect(flagWins.status == 0, "\(flagWins.errorLines)")
+            let invalid = try run(["--database", path], environment: ["ACCOUNT_SERVICE_PORT": "eighty"])
+            expectOneLineFailure(invalid, mentioning: ["eighty", "ACCOUNT_SERVICE_PORT"])
         }
     }
 }
