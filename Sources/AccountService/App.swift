@@ -21,7 +21,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     )
 
     /// The options that the environment may set too (``EnvironmentOptions``).
-    static let environmentOptions = ["hostname", "port", "database", "durability", "log-level"]
+    static let environmentOptions = ["hostname", "port", "database", "durability", "log-level", "log-format"]
 
     @Option(help: "The address to listen on. (ACCOUNT_SERVICE_HOSTNAME)")
     var hostname = "127.0.0.1"
@@ -40,8 +40,14 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     )
     var durability: Durability = .full
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical. (ACCOUNT_SERVICE_LOG_LEVEL)")
+    @Option(
+        help:
+            "trace, debug, info, notice, warning, error or critical; info logs a line per request, warning only problems. (ACCOUNT_SERVICE_LOG_LEVEL)"
+    )
     var logLevel: Logger.Level?
+
+    @Option(help: "text, or json: one JSON object a line, for log shippers. (ACCOUNT_SERVICE_LOG_FORMAT)")
+    var logFormat: LogFormat = .text
 
     func validate() throws {
         guard (0...65535).contains(port) else {
@@ -170,4 +176,5 @@ struct BackupCommand: ParsableCommand {
 }
 
 extension Durability: ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

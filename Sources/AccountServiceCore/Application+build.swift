@@ -10,12 +10,31 @@ public protocol AppArguments {
     var databasePath: String { get }
     var durability: Durability { get }
     var logLevel: Logger.Level? { get }
+    /// How log lines are written; text unless given.
+    var logFormat: LogFormat { get }
+}
+
+extension AppArguments {
+    public var logFormat: LogFormat { .text }
 }
 
 /// Builds the application: the database, the ledger on top of it, and the HTTP routes on top of that.
 /// The executable runs what this returns, and the tests call it too, so what is tested is what runs.
-public func buildApplication(_ arguments: some AppArguments) async throws -> some ApplicationProtocol {
-    var logger = Logger(label: "account-service")
+///
+/// `logHandler` makes the log handler (the tests capture lines with it); by default, `--log-format` chooses.
+public func buildApplication(
+    _ arguments: some AppArguments, logHandler: (@Sendable (String) -> any LogHandler)? = nil
+) async throws -> some ApplicationProtocol {
+    let format = arguments.logFormat
+    var logger = Logger(
+        label: "account-service",
+        factory: logHandler
+            ?? { label in
+                switch format {
+                case .text: StreamLogHandler.standardOutput(label: label)
+                case .json: JSONLogHandler(label: label)
+                }
+            })
     logger.logLevel = arguments.logLevel ?? .info
     let pool = try LedgerDatabase.open(path: arguments.databasePath, durability: arguments.durability)
     let ledger = Ledger(store: SQLiteLedgerStore(pool: pool))
@@ -32,6 +51,8 @@ public func buildApplication(_ arguments: some AppArguments) async throws -> som
 /// The routes of the Account Management API.
 func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: RequestLogMiddleware(level: .info))
     router.add(middleware: ProblemMiddleware())
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
     // Readiness, for a load balancer or an orchestrator: /ping says the process answers; this, that it can serve.

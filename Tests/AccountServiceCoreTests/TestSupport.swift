@@ -13,7 +13,7 @@ struct TestArguments: AppArguments {
     let port = 0
     let databasePath: String
     var durability = Durability.full
-    let logLevel: Logger.Level? = .warning
+    var logLevel: Logger.Level? = .warning
 }
 
 /// A directory of its own for one test's database files, removed afterwards.

@@ -43,6 +43,13 @@ struct JSONWriter {
         hasValue[hasValue.count - 1] = false  // the value follows the colon, not a comma
     }
 
+    /// A member name known only at run time, escaped as any text is.
+    mutating func key(_ name: String) {
+        value(name)
+        buffer.writeInteger(UInt8(ascii: ":"))
+        hasValue[hasValue.count - 1] = false  // the value follows the colon, not a comma
+    }
+
     /// Text that needs no escaping, written by `write` into at most `reserving` bytes, as one value (or as
     /// several members, when it writes their names and commas itself).
     mutating func raw(reserving: Int, _ write: (inout ByteCursor) -> Void) {
