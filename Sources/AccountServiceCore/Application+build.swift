@@ -37,9 +37,10 @@ public func buildApplication(
             })
     logger.logLevel = arguments.logLevel ?? .info
     let pool = try LedgerDatabase.open(path: arguments.databasePath, durability: arguments.durability)
-    let ledger = Ledger(store: SQLiteLedgerStore(pool: pool))
+    let metrics = ServiceMetrics(databasePath: arguments.databasePath)
+    let ledger = Ledger(store: SQLiteLedgerStore(pool: pool), metrics: metrics.factory)
     return Application(
-        router: buildRouter(ledger: ledger),
+        router: buildRouter(ledger: ledger, metrics: metrics),
         configuration: .init(address: .hostname(arguments.hostname, port: arguments.port), serverName: nil),
         // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
         // the server finishes its requests, then the ledger commits what is queued, then the database closes.
@@ -49,10 +50,11 @@ public func buildApplication(
 }
 
 /// The routes of the Account Management API.
-func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
+func buildRouter(ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics()) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestLogMiddleware(level: .info))
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
     router.add(middleware: ProblemMiddleware())
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
     // Readiness, for a load balancer or an orchestrator: /ping says the process answers; this, that it can serve.
@@ -66,6 +68,7 @@ func buildRouter(ledger: Ledger) -> Router<BasicRequestContext> {
         return HTTPResponse.Status.ok
     }
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
+    router.get("/metrics") { _, _ in MetricsResponse(text: metrics.scrape()) }
     TransactionController(ledger: ledger).addRoutes(to: router)
     AccountController(ledger: ledger).addRoutes(to: router)
     router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))

@@ -1,3 +1,4 @@
+import CoreMetrics
 import ServiceLifecycle
 
 /// The ledger: transactions are posted idempotently by id, balances stay exact, and accounts are created by
@@ -24,10 +25,17 @@ public final class Ledger: Service, Sendable {
     let notifier = CommitNotifier()
     /// The commit time source; a commit is never stamped earlier than the one before it, whatever this says.
     let clock: @Sendable () -> Timestamp
+    let metrics: LedgerMetrics
 
-    public init(store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
+    /// - Parameter metrics: where the writer loop's measurements go (commits, their duration and size, postings
+    ///   by outcome); nowhere by default.
+    public init(
+        store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.store = store
         self.clock = clock
+        self.metrics = LedgerMetrics(factory: metrics)
     }
 
     /// Posts a transaction once: a repeat with the same id, account and amount replays the recorded one.
@@ -129,10 +137,15 @@ public final class Ledger: Service, Sendable {
             upToPostings: Self.maximumCommitSize, whileSmallArrive: Self.maximumSharedCommitSize), !taken.isEmpty
         {
             do {
+                let started = ContinuousClock.now
                 let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
                 if !plan.created.isEmpty { notifier.committed() }
+                metrics.committed(
+                    plan, postings: taken.reduce(0) { $0 + $1.batch.transactions.count },
+                    duration: ContinuousClock.now - started)
                 for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
+                metrics.failedCommits.increment()
                 for waiting in taken { waiting.continuation.resume(throwing: error) }
             }
         }
