@@ -21,7 +21,9 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     )
 
     /// The options that the environment may set too (``EnvironmentOptions``).
-    static let environmentOptions = ["hostname", "port", "database", "durability", "log-level", "log-format"]
+    static let environmentOptions = [
+        "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
+    ]
 
     @Option(help: "The address to listen on. (ACCOUNT_SERVICE_HOSTNAME)")
     var hostname = "127.0.0.1"
@@ -49,9 +51,31 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     @Option(help: "text, or json: one JSON object a line, for log shippers. (ACCOUNT_SERVICE_LOG_FORMAT)")
     var logFormat: LogFormat = .text
 
+    @Option(
+        name: .customLong("idle-timeout"),
+        help:
+            "Seconds after which a connection that is idle, or stalls mid-request, is closed. (ACCOUNT_SERVICE_IDLE_TIMEOUT)"
+    )
+    var idleTimeoutSeconds = 30
+
+    @Option(
+        name: .customLong("max-connections"),
+        help:
+            "The most connections served at once; more wait to be accepted. Default: the descriptor limit (ulimit -n) less 64, at most 4096. (ACCOUNT_SERVICE_MAX_CONNECTIONS)"
+    )
+    var maximumConnections: Int?
+
+    var idleTimeout: Duration { .seconds(idleTimeoutSeconds) }
+
     func validate() throws {
         guard (0...65535).contains(port) else {
             throw ValidationError("--port \(port) is not a port number (0 to 65535).")
+        }
+        guard idleTimeoutSeconds > 0 else {
+            throw ValidationError("--idle-timeout \(idleTimeoutSeconds) must be a positive number of seconds.")
+        }
+        if let maximumConnections, maximumConnections < 1 {
+            throw ValidationError("--max-connections \(maximumConnections) must be at least 1.")
         }
     }
 

@@ -2,6 +2,10 @@ import GRDB
 import Hummingbird
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What the application is built from; the command line provides it, and so do the tests.
 public protocol AppArguments {
     var hostname: String { get }
@@ -12,10 +16,30 @@ public protocol AppArguments {
     var logLevel: Logger.Level? { get }
     /// How log lines are written; text unless given.
     var logFormat: LogFormat { get }
+    /// How long a connection may stay idle, or stall mid-request, before it is closed.
+    var idleTimeout: Duration { get }
+    /// The most connections served at once; nil: ``ConnectionLimits/defaultMaximumConnections``.
+    var maximumConnections: Int? { get }
 }
 
 extension AppArguments {
     public var logFormat: LogFormat { .text }
+    public var idleTimeout: Duration { ConnectionLimits.defaultIdleTimeout }
+    public var maximumConnections: Int? { nil }
+}
+
+/// The limits that keep slow or idle clients from pinning the service's descriptors.
+public enum ConnectionLimits {
+    /// Long enough for any client that is actually sending; a half-sent request is closed after it.
+    public static let defaultIdleTimeout = Duration.seconds(30)
+
+    /// Below the process's descriptor limit (`ulimit -n`), with room for the database files, the log and the
+    /// listening socket; at most 4,096.
+    public static var defaultMaximumConnections: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1_000 }
+        return max(16, min(4_096, Int(clamping: limit.rlim_cur) - 64))
+    }
 }
 
 /// Builds the application: the database, the ledger on top of it, and the HTTP routes on top of that.
@@ -41,7 +65,13 @@ public func buildApplication(
     let ledger = Ledger(store: SQLiteLedgerStore(pool: pool), metrics: metrics.factory)
     return Application(
         router: buildRouter(ledger: ledger, metrics: metrics),
-        configuration: .init(address: .hostname(arguments.hostname, port: arguments.port), serverName: nil),
+        // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
+        // the time since the last request part read (a head not yet complete counts from the connection's start).
+        server: .http1(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
+        configuration: .init(
+            address: .hostname(arguments.hostname, port: arguments.port), serverName: nil,
+            availableConnectionsDelegate: .maximum(
+                arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections, logger: logger)),
         // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
         // the server finishes its requests, then the ledger commits what is queued, then the database closes.
         services: [DatabaseCloser(pool: pool, logger: logger), ledger],
@@ -73,4 +103,11 @@ func buildRouter(ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics()) -> 
     AccountController(ledger: ledger).addRoutes(to: router)
     router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))
     return router
+}
+
+extension Duration {
+    /// The whole nanoseconds of this duration.
+    public var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
 }

@@ -14,6 +14,8 @@ struct TestArguments: AppArguments {
     let databasePath: String
     var durability = Durability.full
     var logLevel: Logger.Level? = .warning
+    var idleTimeout = ConnectionLimits.defaultIdleTimeout
+    var maximumConnections: Int? = nil
 }
 
 /// A directory of its own for one test's database files, removed afterwards.

@@ -46,15 +46,14 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         guard context.logger.logLevel <= level else { return try await next(request, context) }
         let started = ContinuousClock.now
         let response = try await next(request, context)
-        let elapsed = (ContinuousClock.now - started).components
+        let microseconds: Int64 = (ContinuousClock.now - started).nanoseconds / 1000
         context.logger.log(
             level: level, "request",
             metadata: [
                 "http.method": .string(request.method.rawValue),
                 "http.route": .string(context.endpointPath ?? "unknown"),
                 "http.status": .stringConvertible(response.status.code),
-                "duration_us": .stringConvertible(
-                    elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000),
+                "duration_us": .stringConvertible(microseconds),
             ])
         return response
     }

@@ -1,0 +1,97 @@
+import Foundation
+import HummingbirdTesting
+import Testing
+
+@testable import AccountServiceCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP connection to the service on 127.0.0.1, written and read by hand, so a test can stop mid-request.
+final class RawConnection {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard descriptor >= 0, connected == 0 else {
+            Glibc.close(descriptor)
+            throw POSIXError(.ECONNREFUSED)
+        }
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(descriptor, $0.baseAddress, $0.count - 1, 0) }
+    }
+
+    /// What arrives until the peer closes the connection or `timeout` passes, and whether it closed.
+    func read(for timeout: Duration) -> (text: String, closed: Bool) {
+        let deadline = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while case let left = deadline - .now, left > .zero {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, Int32(max(1, left.nanoseconds / 1_000_000))) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
+            received += buffer[0..<count]
+            // A whole response to GET /ping has arrived: an empty body after the headers.
+            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { break }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
+/// Slow and idle clients cannot pin the service's connections.
+@Suite(.timeLimit(.minutes(1))) struct ConnectionLimitTests {
+    func withLiveApp(
+        idleTimeout: Duration, maximumConnections: Int? = nil, _ test: @escaping @Sendable (Int) async throws -> Void
+    ) async throws {
+        try await withTemporaryDatabase { path in
+            let arguments = TestArguments(
+                databasePath: path, idleTimeout: idleTimeout, maximumConnections: maximumConnections)
+            try await buildApplication(arguments).test(.live) { client in
+                try await test(try #require(client.port))
+            }
+        }
+    }
+
+    @Test func aHalfSentRequestIsClosedAfterTheIdleTimeout() async throws {
+        try await withLiveApp(idleTimeout: .seconds(1)) { port in
+            let started = ContinuousClock.now
+            let halfHeader = try RawConnection(port: port)
+            halfHeader.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            let halfBody = try RawConnection(port: port)
+            halfBody.send(
+                "POST /amount HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Transaction-Id: \(newID())\r\nContent-Length: 60\r\n\r\n{\"account_id\":")
+            #expect(halfHeader.read(for: .seconds(5)).closed)
+            #expect(halfBody.read(for: .seconds(5)).closed)
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed > .milliseconds(800) && elapsed < .seconds(5))
+        }
+    }
+
+    /// More idle connections than the cap: they are closed by the timeout, and a new client is served.
+    @Test func aFloodOfIdleConnectionsDoesNotStopOthersBeingServed() async throws {
+        try await withLiveApp(idleTimeout: .seconds(1), maximumConnections: 8) { port in
+            let idle = try (0..<20).map { _ in try RawConnection(port: port) }
+            let client = try RawConnection(port: port)
+            client.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let answer = client.read(for: .seconds(10))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            _ = idle
+        }
+    }
+}
