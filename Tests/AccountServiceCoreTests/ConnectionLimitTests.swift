@@ -94,4 +94,58 @@ final class RawConnection {
             _ = idle
         }
     }
+
+    /// The built executable with a descriptor limit of 48 and a connection cap above it: 80 connections exhaust
+    /// its descriptors (accept fails with EMFILE); once they are closed it serves again.
+    @Test func theServiceServesAgainAfterDescriptorExhaustion() async throws {
+        try await withTemporaryDatabase { path in
+            let port = try Self.freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = [
+                "--nofile=48:48", "--", try StartupFailureTests.executable.path, "--port", String(port), "--database",
+                path, "--max-connections", "1000", "--log-level", "critical",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            defer {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = (try? RawConnection(port: port)) != nil
+                if !ready { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            try #require(ready, "the service did not start")
+
+            var flood: [RawConnection] = []
+            for _ in 0..<80 { if let connection = try? RawConnection(port: port) { flood.append(connection) } }
+            try await Task.sleep(for: .milliseconds(300))
+            flood.removeAll()  // closes them
+            try await Task.sleep(for: .milliseconds(300))
+
+            let client = try RawConnection(port: port)
+            client.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let answer = client.read(for: .seconds(10))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            #expect(process.isRunning)
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(probe) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
 }
