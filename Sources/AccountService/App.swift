@@ -17,13 +17,15 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
             ACCOUNT_SERVICE_ and the option's name in capitals with _ for - (--log-level: \
             ACCOUNT_SERVICE_LOG_LEVEL); a flag wins over the environment, the environment over the default.
             """,
-        subcommands: [Check.self, BackupCommand.self]
+        subcommands: [Check.self, BackupCommand.self, Keys.self]
     )
 
     /// The options that the environment may set too (``EnvironmentOptions``).
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
+        "api-keys",
     ]
+    static let environmentFlags = ["allow-unauthenticated"]
 
     @Option(help: "The address to listen on. (ACCOUNT_SERVICE_HOSTNAME)")
     var hostname = "127.0.0.1"
@@ -67,6 +69,19 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
 
     var idleTimeout: Duration { .seconds(idleTimeoutSeconds) }
 
+    @Option(
+        name: .customLong("api-keys"),
+        help:
+            "The access keys file (see `account-service keys`): every request but GET /ping then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
+    )
+    var apiKeysPath: String?
+
+    @Flag(
+        help:
+            "Serve without access keys on an address other than loopback, which is refused otherwise. (ACCOUNT_SERVICE_ALLOW_UNAUTHENTICATED=true)"
+    )
+    var allowUnauthenticated = false
+
     func validate() throws {
         guard (0...65535).contains(port) else {
             throw ValidationError("--port \(port) is not a port number (0 to 65535).")
@@ -97,7 +112,8 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     static func main() async {
         let given = Array(CommandLine.arguments.dropFirst())
         let arguments = EnvironmentOptions.arguments(
-            given, environment: ProcessInfo.processInfo.environment, options: environmentOptions)
+            given, environment: ProcessInfo.processInfo.environment, options: environmentOptions,
+            flags: environmentFlags)
         do {
             var command = try await asyncParseAsRoot(arguments)
             if var command = command as? any AsyncParsableCommand {
@@ -199,6 +215,48 @@ struct BackupCommand: ParsableCommand {
     }
 }
 
+/// `account-service keys`: the access keys file.
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add, list or remove access keys in a keys file (the service's --api-keys).",
+        discussion: "The file holds each key's name, scope and SHA-256, never the key. After a change, send the "
+            + "running service SIGHUP to apply it.",
+        subcommands: [Add.self, List.self, Remove.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key; it is printed once, and only its hash is stored.")
+        @Argument(help: "A name for the key (letters, digits, -_.).") var name: String
+        @Option(help: "read: every GET. write: everything.") var scope: AccessScope
+        @Option(help: "The keys file; created when missing.") var file: String
+
+        func run() throws {
+            print(try AccessKeyFile.add(name: name, scope: scope, path: file))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys' names and scopes.")
+        @Option(help: "The keys file.") var file: String
+
+        func run() throws {
+            for key in try AccessKeyFile.read(path: file) { print("\(key.name) \(key.scope.rawValue)") }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a key; requests with it are refused.")
+        @Argument(help: "The key's name.") var name: String
+        @Option(help: "The keys file.") var file: String
+
+        func run() throws {
+            try AccessKeyFile.remove(name: name, path: file)
+        }
+    }
+}
+
+extension AccessScope: ExpressibleByArgument {}
 extension Durability: ExpressibleByArgument {}
 extension LogFormat: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -20,12 +20,27 @@ public protocol AppArguments {
     var idleTimeout: Duration { get }
     /// The most connections served at once; nil: ``ConnectionLimits/defaultMaximumConnections``.
     var maximumConnections: Int? { get }
+    /// The access keys file; when given, every request but GET /ping needs a key (``AccessControlMiddleware``).
+    var apiKeysPath: String? { get }
+    /// Serve an open API on an address other than loopback (without keys the service refuses to).
+    var allowUnauthenticated: Bool { get }
 }
 
 extension AppArguments {
     public var logFormat: LogFormat { .text }
     public var idleTimeout: Duration { ConnectionLimits.defaultIdleTimeout }
     public var maximumConnections: Int? { nil }
+    public var apiKeysPath: String? { nil }
+    public var allowUnauthenticated: Bool { false }
+}
+
+/// The service would serve an open API beyond this machine without having been told to.
+public struct UnauthenticatedListenRefusal: Error, CustomStringConvertible {
+    let hostname: String
+    public var description: String {
+        "refusing to listen on \(hostname) without access keys: give --api-keys FILE (see `account-service keys`), "
+            + "or --allow-unauthenticated to serve an open API beyond this machine"
+    }
 }
 
 /// The limits that keep slow or idle clients from pinning the service's descriptors.
@@ -60,11 +75,15 @@ public func buildApplication(
                 }
             })
     logger.logLevel = arguments.logLevel ?? .info
+    let keys = try arguments.apiKeysPath.map { try AccessKeys(path: $0) }
+    guard keys != nil || arguments.allowUnauthenticated || isLoopback(arguments.hostname) else {
+        throw UnauthenticatedListenRefusal(hostname: arguments.hostname)
+    }
     let pool = try LedgerDatabase.open(path: arguments.databasePath, durability: arguments.durability)
     let metrics = ServiceMetrics(databasePath: arguments.databasePath)
     let ledger = Ledger(store: SQLiteLedgerStore(pool: pool), metrics: metrics.factory)
     return Application(
-        router: buildRouter(ledger: ledger, metrics: metrics),
+        router: buildRouter(ledger: ledger, metrics: metrics, keys: keys),
         // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
         // the time since the last request part read (a head not yet complete counts from the connection's start).
         server: .http1(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
@@ -74,18 +93,23 @@ public func buildApplication(
                 arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections, logger: logger)),
         // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
         // the server finishes its requests, then the ledger commits what is queued, then the database closes.
-        services: [DatabaseCloser(pool: pool, logger: logger), ledger],
+        services: [DatabaseCloser(pool: pool, logger: logger), ledger]
+            + (keys.map { [AccessKeyReloader(keys: $0, logger: logger)] } ?? []),
         logger: logger
     )
 }
 
 /// The routes of the Account Management API.
-func buildRouter(ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics()) -> Router<BasicRequestContext> {
+/// With `keys`, every route but GET /ping needs an access key.
+func buildRouter(
+    ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics(), keys: AccessKeys? = nil
+) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestLogMiddleware(level: .info))
     router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
     router.add(middleware: ProblemMiddleware())
+    if let keys { router.add(middleware: AccessControlMiddleware(keys: keys)) }
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
     // Readiness, for a load balancer or an orchestrator: /ping says the process answers; this, that it can serve.
     router.get("/ready") { _, _ in

@@ -9,13 +9,15 @@ import Testing
 @testable import AccountServiceCore
 
 struct TestArguments: AppArguments {
-    let hostname = "127.0.0.1"
+    var hostname = "127.0.0.1"
     let port = 0
     let databasePath: String
     var durability = Durability.full
     var logLevel: Logger.Level? = .warning
     var idleTimeout = ConnectionLimits.defaultIdleTimeout
     var maximumConnections: Int? = nil
+    var apiKeysPath: String? = nil
+    var allowUnauthenticated = false
 }
 
 /// A directory of its own for one test's database files, removed afterwards.

@@ -1,0 +1,148 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import AccountServiceCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Access keys: 401 without a valid key, 403 for a read key on a write, for every route; rotation on SIGHUP;
+/// no open API beyond loopback unless asked for.
+@Suite(.timeLimit(.minutes(1))) struct AccessControlTests {
+    /// Every route of the router, with its path's parameters filled in, and its method.
+    static func routes() throws -> [(method: HTTPRequest.Method, path: String)] {
+        let router = buildRouter(ledger: Ledger(store: FaultTests.FailingStore()))
+        return router.routes.filter { $0.method != .head }.map { route in
+            let path = "\(route.path)".split(separator: "/").map { part in
+                part.hasPrefix("{") ? Substring(newID()) : part
+            }.joined(separator: "/")
+            return (route.method, "/" + path)
+        }
+    }
+
+    @Test func everyRouteButPingNeedsAKeyAndWritesNeedAWriteKey() async throws {
+        try await withTemporaryDatabase { path in
+            let keysPath = path + ".keys"
+            let reader = try AccessKeyFile.add(name: "dashboard", scope: .read, path: keysPath)
+            let writer = try AccessKeyFile.add(name: "payments", scope: .write, path: keysPath)
+            let routes = try Self.routes()
+            #expect(routes.count >= 10)
+            let app = try await buildApplication(TestArguments(databasePath: path, apiKeysPath: keysPath))
+            try await app.test(.router) { client in
+                for (method, uri) in routes {
+                    func send(_ authorization: String?) async throws -> TestResponse {
+                        var headers = HTTPFields()
+                        if let authorization { headers[.authorization] = authorization }
+                        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: nil)
+                    }
+                    let context = "\(method) \(uri)"
+                    if uri == "/ping" {
+                        #expect(try await send(nil).status == .ok, "\(context)")
+                        continue
+                    }
+                    for bad in [nil, "Bearer", "Bearer ", "Basic \(writer)", "\(writer)", "Bearer wrong"] {
+                        let response = try await send(bad)
+                        try response.problem(.unauthorized)
+                        #expect(
+                            response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true, "\(context) \(bad ?? "-")")
+                    }
+                    let read = try await send("Bearer \(reader)")
+                    if method == .get {
+                        #expect(![.unauthorized, .forbidden].contains(read.status), "\(context) read: \(read.status)")
+                    } else {
+                        try read.problem(.forbidden)
+                    }
+                    // The scheme is case-insensitive (RFC 9110).
+                    let write = try await send("bearer \(writer)")
+                    #expect(![.unauthorized, .forbidden].contains(write.status), "\(context) write: \(write.status)")
+                }
+                // A key is never echoed in a problem.
+                let problem = try await client.executeRequest(
+                    uri: "/amount", method: .post, headers: [.authorization: "Bearer \(reader)"], body: nil)
+                #expect(!String(buffer: problem.body).contains(reader))
+            }
+        }
+    }
+
+    @Test func withoutKeysTheServiceRefusesAnAddressBeyondLoopback() async throws {
+        try await withTemporaryDatabase { path in
+            await #expect(throws: UnauthenticatedListenRefusal.self) {
+                _ = try await buildApplication(TestArguments(hostname: "0.0.0.0", databasePath: path))
+            }
+            #expect(!FileManager.default.fileExists(atPath: path), "refused before the database is opened")
+            _ = try await buildApplication(
+                TestArguments(hostname: "0.0.0.0", databasePath: path, allowUnauthenticated: true))
+            let keysPath = path + ".keys"
+            _ = try AccessKeyFile.add(name: "ops", scope: .write, path: keysPath)
+            _ = try await buildApplication(
+                TestArguments(hostname: "0.0.0.0", databasePath: path, apiKeysPath: keysPath))
+            #expect(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("::1") && !isLoopback("10.0.0.1"))
+        }
+    }
+
+    @Test func theKeysFileHoldsOnlyHashesAndRefusesWhatItCannotRead() async throws {
+        try await withTemporaryDatabase { path in
+            let keysPath = path + ".keys"
+            let key = try AccessKeyFile.add(name: "a", scope: .read, path: keysPath)
+            let text = try String(contentsOfFile: keysPath, encoding: .utf8)
+            #expect(!text.contains(key) && key.hasPrefix("as_") && key.count == 46)
+            let permissions = try FileManager.default.attributesOfItem(atPath: keysPath)[.posixPermissions] as? Int
+            #expect(permissions == 0o600)
+            #expect(throws: AccessKeyFile.Failure.self) {
+                try AccessKeyFile.add(name: "a", scope: .write, path: keysPath)
+            }
+            try AccessKeyFile.remove(name: "a", path: keysPath)
+            #expect(try AccessKeyFile.read(path: keysPath).isEmpty)
+            try Data("a read not-hex\n".utf8).write(to: URL(fileURLWithPath: keysPath))
+            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeys(path: keysPath) }
+        }
+    }
+
+    /// The built executable: a key removed and another added in the file take effect on SIGHUP.
+    @Test func keysRotateOnSIGHUPWithoutARestart() async throws {
+        try await withTemporaryDatabase { path in
+            let keysPath = path + ".keys"
+            let old = try AccessKeyFile.add(name: "old", scope: .write, path: keysPath)
+            let port = try ConnectionLimitTests.freePort()
+            let process = Process()
+            process.executableURL = try StartupFailureTests.executable
+            process.arguments = [
+                "--port", String(port), "--database", path, "--api-keys", keysPath, "--log-level", "critical",
+            ]
+            try process.run()
+            defer {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            func status(_ key: String) async throws -> String {
+                for _ in 0..<200 {
+                    if let connection = try? RawConnection(port: port) {
+                        connection.send(
+                            "GET /max_transaction_volume HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n"
+                        )
+                        return String(connection.read(for: .seconds(5)).text.prefix(12))
+                    }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                return "no answer"
+            }
+            #expect(try await status(old) == "HTTP/1.1 200")
+            let new = try AccessKeyFile.add(name: "new", scope: .read, path: keysPath)
+            try AccessKeyFile.remove(name: "old", path: keysPath)
+            #expect(try await status(new) == "HTTP/1.1 401", "not before SIGHUP")
+            kill(process.processIdentifier, SIGHUP)
+            var rotated = false
+            for _ in 0..<100 where !rotated {
+                rotated = try await status(new) == "HTTP/1.1 200"
+                if !rotated { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(rotated)
+            #expect(try await status(old) == "HTTP/1.1 401")
+            #expect(process.isRunning, "SIGHUP must not stop the service")
+        }
+    }
+}
