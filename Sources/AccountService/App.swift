@@ -46,7 +46,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
 
     @Option(
         help:
-            "trace, debug, info, notice, warning, error or critical; info logs a line per request, warning only problems. (ACCOUNT_SERVICE_LOG_LEVEL)"
+            "trace, debug, info, notice, warning, error or critical (default notice: start, stop and problems; info adds a line per request). (ACCOUNT_SERVICE_LOG_LEVEL)"
     )
     var logLevel: Logger.Level?
 

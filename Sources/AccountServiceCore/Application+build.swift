@@ -69,12 +69,9 @@ public func buildApplication(
         label: "account-service",
         factory: logHandler
             ?? { label in
-                switch format {
-                case .text: StreamLogHandler.standardOutput(label: label)
-                case .json: JSONLogHandler(label: label)
-                }
+                LogLineHandler(label: label, format: format)
             })
-    logger.logLevel = arguments.logLevel ?? .info
+    logger.logLevel = arguments.logLevel ?? .notice
     let keys = try arguments.apiKeysPath.map { try AccessKeys(path: $0) }
     guard keys != nil || arguments.allowUnauthenticated || isLoopback(arguments.hostname) else {
         throw UnauthenticatedListenRefusal(hostname: arguments.hostname)
@@ -93,8 +90,17 @@ public func buildApplication(
                 arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections, logger: logger)),
         // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
         // the server finishes its requests, then the ledger commits what is queued, then the database closes.
-        services: [DatabaseCloser(pool: pool, logger: logger), ledger]
+        services: [LogFlusher(), DatabaseCloser(pool: pool, logger: logger), ledger]
             + (keys.map { [AccessKeyReloader(keys: $0, logger: logger)] } ?? []),
+        // At notice, the default level, so that it shows without the per-request lines (info).
+        onServerRunning: { [logger, database = arguments.databasePath, keysFile = arguments.apiKeysPath] channel in
+            logger.notice(
+                "Serving",
+                metadata: [
+                    "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "database": "\(database)",
+                    "access_keys": "\(keysFile ?? "none")",
+                ])
+        },
         logger: logger
     )
 }
@@ -105,9 +111,7 @@ func buildRouter(
     ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics(), keys: AccessKeys? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: RequestLogMiddleware(level: .info))
-    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
+    router.add(middleware: RequestObservationMiddleware(level: .info, metrics: HTTPMetrics(factory: metrics.factory)))
     router.add(middleware: ProblemMiddleware())
     if let keys { router.add(middleware: AccessControlMiddleware(keys: keys)) }
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }

@@ -28,7 +28,7 @@ final class LogLines: Sendable {
     }
 
     func handler(label: String) -> any LogHandler {
-        JSONLogHandler(label: label) { [self] line in append(line) }
+        LogLineHandler(label: label, format: .json) { [self] line, _ in append(line) }
     }
 }
 
@@ -49,7 +49,8 @@ final class LogLines: Sendable {
                     uri: "/balance/\(newID())", method: .get, headers: [.requestID: "two words\u{7F}"], body: nil)
                 let generated = try #require(malformed.headers[.requestID])
                 #expect(
-                    generated != "two words\u{7F}" && RequestIDMiddleware<BasicRequestContext>.isWellFormed(generated))
+                    generated != "two words\u{7F}"
+                        && RequestObservationMiddleware<BasicRequestContext>.isWellFormed(generated))
 
                 let posted = try await client.postAmount(transactionID: newID(), accountID: newID(), amount: 12_345)
                 #expect(posted.status == .ok)

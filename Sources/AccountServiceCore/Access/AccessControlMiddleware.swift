@@ -68,7 +68,7 @@ struct AccessKeyReloader: Service {
         source.setEventHandler { [keys, logger] in
             do {
                 let count = try keys.reload()
-                logger.info("Access keys reloaded", metadata: ["keys": "\(count)", "path": "\(keys.path)"])
+                logger.notice("Access keys reloaded", metadata: ["keys": "\(count)", "path": "\(keys.path)"])
             } catch {
                 logger.error("Access keys not reloaded; the previous keys stay", metadata: ["error": "\(error)"])
             }

@@ -43,6 +43,11 @@ struct JSONWriter {
         hasValue[hasValue.count - 1] = false  // the value follows the colon, not a comma
     }
 
+    /// Text written as it is, for lines that are not JSON (the text log format).
+    mutating func rawText(_ text: String) {
+        buffer.writeString(text)
+    }
+
     /// A member name known only at run time, escaped as any text is.
     mutating func key(_ name: String) {
         value(name)

@@ -69,55 +69,41 @@ public struct ServiceMetrics: Sendable {
 /// Counts every request by route (the path's pattern), method and status (`http_requests_total`), and its
 /// duration by route and method (`http_request_duration_seconds`). The metric objects are made once per
 /// label set and kept, so a request costs a dictionary lookup and two updates.
-struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+final class HTTPMetrics: Sendable {
     struct Key: Hashable {
         let route: String
         let method: HTTPRequest.Method
         let status: Int
     }
 
-    final class Cache: Sendable {
-        let factory: PrometheusMetricsFactory
-        let metrics = Mutex<[Key: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
+    struct RouteMetrics: Sendable {
+        let counter: CoreMetrics.Counter
+        let timer: CoreMetrics.Timer
+    }
 
-        init(factory: PrometheusMetricsFactory) { self.factory = factory }
+    let factory: PrometheusMetricsFactory
+    let metrics = Mutex<[Key: RouteMetrics]>([:])
 
-        func record(_ key: Key, duration: Duration) {
-            let (counter, timer) = metrics.withLock { metrics in
-                if let known = metrics[key] { return known }
-                let made = (
-                    CoreMetrics.Counter(
-                        label: "http_requests_total",
-                        dimensions: [
-                            ("route", key.route), ("method", key.method.rawValue), ("status", String(key.status)),
-                        ], factory: factory),
-                    CoreMetrics.Timer(
-                        label: "http_request_duration_seconds",
-                        dimensions: [("route", key.route), ("method", key.method.rawValue)], factory: factory)
-                )
-                metrics[key] = made
-                return made
-            }
-            counter.increment()
-            timer.record(duration: duration)
+    init(factory: PrometheusMetricsFactory) { self.factory = factory }
+
+    func record(route: String, method: HTTPRequest.Method, status: Int, duration: Duration) {
+        let key = Key(route: route, method: method, status: status)
+        let made = metrics.withLock { metrics in
+            if let known = metrics[key] { return known }
+            let made = RouteMetrics(
+                counter: CoreMetrics.Counter(
+                    label: "http_requests_total",
+                    dimensions: [("route", route), ("method", method.rawValue), ("status", String(status))],
+                    factory: factory),
+                timer: CoreMetrics.Timer(
+                    label: "http_request_duration_seconds",
+                    dimensions: [("route", route), ("method", method.rawValue)],
+                    factory: factory))
+            metrics[key] = made
+            return made
         }
-    }
-
-    let cache: Cache
-
-    init(factory: PrometheusMetricsFactory) {
-        cache = Cache(factory: factory)
-    }
-
-    func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        let started = ContinuousClock.now
-        let response = try await next(request, context)
-        cache.record(
-            Key(route: context.endpointPath ?? "unknown", method: request.method, status: response.status.code),
-            duration: ContinuousClock.now - started)
-        return response
+        made.counter.increment()
+        made.timer.record(duration: duration)
     }
 }
 

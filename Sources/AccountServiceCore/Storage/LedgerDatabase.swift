@@ -111,6 +111,6 @@ public struct DatabaseCloser: Service {
             return
         }
         try LedgerDatabase.close(pool)
-        logger.info("Database closed", metadata: ["path": "\(pool.path)"])
+        logger.notice("Database closed", metadata: ["path": "\(pool.path)"])
     }
 }
