@@ -108,40 +108,31 @@ import Glibc
             let keysPath = path + ".keys"
             let old = try AccessKeyFile.add(name: "old", scope: .write, path: keysPath)
             let port = try ConnectionLimitTests.freePort()
-            let process = Process()
-            process.executableURL = try StartupFailureTests.executable
-            process.arguments = [
-                "--port", String(port), "--database", path, "--api-keys", keysPath, "--log-level", "critical",
-            ]
-            try process.run()
+            let process = try await ConnectionLimitTests.startService(
+                ["--port", String(port), "--database", path, "--api-keys", keysPath, "--log-level", "critical"],
+                port: port)
             defer {
                 process.terminate()
                 process.waitUntilExit()
             }
-            func status(_ key: String) async throws -> String {
-                for _ in 0..<200 {
-                    if let connection = try? RawConnection(port: port) {
-                        connection.send(
-                            "GET /max_transaction_volume HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n"
-                        )
-                        return String(connection.read(for: .seconds(5)).text.prefix(12))
-                    }
-                    try await Task.sleep(for: .milliseconds(25))
-                }
-                return "no answer"
+            func status(_ key: String) throws -> String {
+                let connection = try RawConnection(port: port)
+                connection.send(
+                    "GET /max_transaction_volume HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n")
+                return String(connection.read(for: .seconds(5)).text.prefix(12))
             }
-            #expect(try await status(old) == "HTTP/1.1 200")
+            #expect(try status(old) == "HTTP/1.1 200")
             let new = try AccessKeyFile.add(name: "new", scope: .read, path: keysPath)
             try AccessKeyFile.remove(name: "old", path: keysPath)
-            #expect(try await status(new) == "HTTP/1.1 401", "not before SIGHUP")
+            #expect(try status(new) == "HTTP/1.1 401", "not before SIGHUP")
             kill(process.processIdentifier, SIGHUP)
             var rotated = false
             for _ in 0..<100 where !rotated {
-                rotated = try await status(new) == "HTTP/1.1 200"
+                rotated = try status(new) == "HTTP/1.1 200"
                 if !rotated { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(rotated)
-            #expect(try await status(old) == "HTTP/1.1 401")
+            #expect(try status(old) == "HTTP/1.1 401")
             #expect(process.isRunning, "SIGHUP must not stop the service")
         }
     }

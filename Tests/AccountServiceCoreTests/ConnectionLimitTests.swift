@@ -100,24 +100,13 @@ final class RawConnection {
     @Test func theServiceServesAgainAfterDescriptorExhaustion() async throws {
         try await withTemporaryDatabase { path in
             let port = try Self.freePort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = [
-                "--nofile=48:48", "--", try StartupFailureTests.executable.path, "--port", String(port), "--database",
-                path, "--max-connections", "1000", "--log-level", "critical",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            let process = try await Self.startService(
+                ["--port", String(port), "--database", path, "--max-connections", "1000", "--log-level", "critical"],
+                port: port, launcher: ["/usr/bin/prlimit", "--nofile=48:48", "--"])
             defer {
                 process.terminate()
                 process.waitUntilExit()
             }
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? RawConnection(port: port)) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(25)) }
-            }
-            try #require(ready, "the service did not start")
 
             var flood: [RawConnection] = []
             for _ in 0..<80 { if let connection = try? RawConnection(port: port) { flood.append(connection) } }
@@ -131,6 +120,24 @@ final class RawConnection {
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
             #expect(process.isRunning)
         }
+    }
+
+    /// Starts the built executable with `arguments` (through `launcher`, when given) and waits until it accepts
+    /// connections on `port`; the caller terminates it.
+    static func startService(_ arguments: [String], port: Int, launcher: [String] = []) async throws -> Process {
+        let process = Process()
+        let command = launcher + [try StartupFailureTests.executable.path] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 {
+            if (try? RawConnection(port: port)) != nil { return process }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        process.terminate()
+        process.waitUntilExit()
+        throw POSIXError(.ECONNREFUSED)
     }
 
     static func freePort() throws -> Int {
