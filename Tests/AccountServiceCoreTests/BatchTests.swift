@@ -26,14 +26,20 @@ struct BatchBody: Encodable {
 }
 
 struct BatchResultBody: Decodable {
-    struct Record: Decodable, Equatable {
-        let transaction_id: String
-        let account_id: String
-        let amount: Int64
-        let sequence: Int64
-        let created_at: String
-        let balance_after: Int64
+    /// A transaction record, and whether the item replayed it.
+    @dynamicMemberLookup
+    struct Record: Decodable {
+        let record: RecordBody
         let replayed: Bool
+
+        enum CodingKeys: CodingKey { case replayed }
+
+        init(from decoder: any Decoder) throws {
+            record = try RecordBody(from: decoder)
+            replayed = try decoder.container(keyedBy: CodingKeys.self).decode(Bool.self, forKey: .replayed)
+        }
+
+        subscript<Value>(dynamicMember member: KeyPath<RecordBody, Value>) -> Value { record[keyPath: member] }
     }
     let transactions: [Record]
 }
