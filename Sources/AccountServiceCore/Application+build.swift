@@ -135,7 +135,7 @@ func buildRouter(
 
 extension Duration {
     /// The whole nanoseconds of this duration.
-    public var nanoseconds: Int64 {
+    var nanoseconds: Int64 {
         components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }

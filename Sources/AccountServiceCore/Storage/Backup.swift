@@ -16,24 +16,13 @@ public enum Backup {
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw Failure(description: "\(destination) already exists; back up into a new file")
         }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Failure(description: "cannot open the database \(path): the file does not exist")
+        }
         var configuration = Configuration()
         configuration.readonly = true
-        let source: DatabaseQueue
-        do {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw Failure(description: "cannot open the database \(path): the file does not exist")
-            }
-            source = try DatabaseQueue(path: path, configuration: configuration)
-        } catch let error as DatabaseError {
-            throw LedgerDatabase.OpenError(path: path, cause: LedgerDatabase.OpenError.diagnose(path: path, error))
-        }
-        let target: DatabaseQueue
-        do {
-            target = try DatabaseQueue(path: destination)
-        } catch let error as DatabaseError {
-            throw LedgerDatabase.OpenError(
-                path: destination, cause: LedgerDatabase.OpenError.diagnose(path: destination, error))
-        }
+        let source = try open(path, configuration)
+        let target = try open(destination, Configuration())
         do {
             try source.backup(to: target)
             try target.writeWithoutTransaction { db in
@@ -46,6 +35,15 @@ public enum Backup {
             try? FileManager.default.removeItem(atPath: destination)
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: destination + suffix) }
             throw error
+        }
+    }
+
+    /// Opens `path`, saying why it cannot be opened as the service does.
+    private static func open(_ path: String, _ configuration: Configuration) throws -> DatabaseQueue {
+        do {
+            return try DatabaseQueue(path: path, configuration: configuration)
+        } catch let error as DatabaseError {
+            throw LedgerDatabase.OpenError(path: path, error)
         }
     }
 }

@@ -20,7 +20,7 @@ public enum LedgerDatabase {
         do {
             return try openPool(path: path, durability: durability)
         } catch let error as DatabaseError {
-            throw OpenError(path: path, cause: OpenError.diagnose(path: path, error))
+            throw OpenError(path: path, error)
         }
     }
 
@@ -49,6 +49,12 @@ public enum LedgerDatabase {
         public let cause: String
 
         public var description: String { "cannot open the database \(path): \(cause)" }
+
+        /// Why SQLite could not open or migrate `path` (``diagnose(path:_:)``).
+        init(path: String, _ error: DatabaseError) {
+            self.path = path
+            cause = Self.diagnose(path: path, error)
+        }
 
         /// Says why SQLite could not open or migrate `path`, in terms of the file system where that is the cause.
         static func diagnose(path: String, _ error: DatabaseError) -> String {
