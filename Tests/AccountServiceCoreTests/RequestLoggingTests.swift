@@ -9,6 +9,10 @@ import Testing
 
 @testable import AccountServiceCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The lines a test's application logs, as parsed JSON objects.
 final class LogLines: Sendable {
     private let lines = Mutex<[ByteBuffer]>([])
@@ -90,5 +94,29 @@ final class LogLines: Sendable {
         let lines = try log.parsed().filter { $0["hb.request.id"] == "req-500" }
         #expect(lines.map { $0["message"] } == ["Request failed", "request"])
         #expect(lines.map { $0["level"] } == ["error", "info"])
+    }
+
+    /// Buffered output: info lines wait for a flush, a warning writes everything before it at once, in order.
+    @Test func logOutputBuffersInfoLinesAndWritesProblemsAtOnce() throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        func written() -> String {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = read(ends[0], &buffer, buffer.count)
+            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+        }
+        let output = LogOutput(descriptor: ends[1])
+        output.write(ByteBuffer(string: "one\n"), level: .info)
+        #expect(written() == "")
+        output.write(ByteBuffer(string: "two\n"), level: .warning)
+        #expect(written() == "one\ntwo\n")
+        output.write(ByteBuffer(string: "three\n"), level: .info)
+        output.flush()
+        #expect(written() == "three\n")
     }
 }
