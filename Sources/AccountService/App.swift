@@ -36,7 +36,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     @Option(
         name: .customLong("database"),
         help: "The SQLite database file; created and migrated when missing. (ACCOUNT_SERVICE_DATABASE)")
-    var databasePath = "accounts.sqlite"
+    var database = "accounts.sqlite"
 
     @Option(
         help:
@@ -164,7 +164,7 @@ struct ListenError: Error, CustomStringConvertible {
 }
 
 /// `account-service check`: verifies a database without changing it; exits 1 when anything disagrees.
-struct Check: ParsableCommand {
+struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify that every account's balance and transaction count equal the sum and count of its "
             + "transactions, every balance_after its running sum, commit times never decrease, and SQLite's "
@@ -176,8 +176,12 @@ struct Check: ParsableCommand {
     /// `--database` is the root command's option, so that it means the same file for serving and checking.
     @ParentCommand var service: AccountServiceCommand
 
-    func run() throws {
-        let report = try ConsistencyCheck.run(path: service.databasePath)
+    func run() async throws {
+        let report: ConsistencyCheck.Report
+        switch DatabaseLocation(service.database) {
+        case .sqlite(let path): report = try ConsistencyCheck.run(path: path)
+        case .postgres(let url): report = try await ConsistencyCheck.run(postgresURL: url)
+        }
         for error in report.integrityErrors { print("integrity: \(error)") }
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
         for error in report.historyErrors.prefix(100) { print("history: \(error)") }
@@ -210,8 +214,13 @@ struct BackupCommand: ParsableCommand {
     var to: String
 
     func run() throws {
-        try Backup.run(path: service.databasePath, to: to)
-        print("backed up \(service.databasePath) to \(to)")
+        guard case .sqlite(let path) = DatabaseLocation(service.database) else {
+            throw ValidationError(
+                "backup copies an SQLite file; back a PostgreSQL database up with pg_dump or a base backup "
+                    + "(pg_basebackup), as the README's \"Backups\" says")
+        }
+        try Backup.run(path: path, to: to)
+        print("backed up \(service.database) to \(to)")
     }
 }
 

@@ -1,6 +1,8 @@
 import GRDB
 import Hummingbird
 import Logging
+import PostgresNIO
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -10,8 +12,8 @@ import Glibc
 public protocol AppArguments {
     var hostname: String { get }
     var port: Int { get }
-    /// The SQLite database file, created and migrated when missing.
-    var databasePath: String { get }
+    /// The SQLite database file, created and migrated when missing, or a PostgreSQL URL (``DatabaseLocation``).
+    var database: String { get }
     var durability: Durability { get }
     var logLevel: Logger.Level? { get }
     /// How log lines are written; text unless given.
@@ -76,9 +78,36 @@ public func buildApplication(
     guard keys != nil || arguments.allowUnauthenticated || isLoopback(arguments.hostname) else {
         throw UnauthenticatedListenRefusal(hostname: arguments.hostname)
     }
-    let pool = try LedgerDatabase.open(path: arguments.databasePath, durability: arguments.durability)
-    let metrics = ServiceMetrics(databasePath: arguments.databasePath)
-    let ledger = Ledger(store: SQLiteLedgerStore(pool: pool), metrics: metrics.factory)
+    let location = DatabaseLocation(arguments.database)
+    let store: any LedgerStore
+    let metrics: ServiceMetrics
+    /// What runs beside the HTTP server, in start order; a ServiceGroup stops its services in reverse order,
+    /// after the HTTP server (which it adds last): the server finishes its requests, then the ledger commits what
+    /// is queued, then the database closes.
+    var services: [any Service] = [LogFlusher()]
+    var postgresClient: PostgresClient?
+    switch location {
+    case .sqlite(let path):
+        let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
+        store = SQLiteLedgerStore(pool: pool)
+        metrics = ServiceMetrics(databaseFile: path)
+        services.append(DatabaseCloser(pool: pool, logger: logger))
+    case .postgres(let url):
+        try await PostgresDatabase.prepare(url: url, logger: logger)
+        let client = PostgresClient(
+            configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
+        store = PostgresLedgerStore(client: client, logger: logger)
+        metrics = ServiceMetrics()
+        services.append(client)
+        postgresClient = client
+    }
+    let ledger = Ledger(store: store, metrics: metrics.factory)
+    if let postgresClient {
+        services.append(
+            PostgresCommitListener(client: postgresClient, logger: logger) { ledger.commitLandedElsewhere() })
+    }
+    services.append(ledger)
+    services += keys.map { [AccessKeyReloader(keys: $0, logger: logger)] } ?? []
     return Application(
         router: buildRouter(ledger: ledger, metrics: metrics, keys: keys),
         // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
@@ -88,12 +117,9 @@ public func buildApplication(
             address: .hostname(arguments.hostname, port: arguments.port), serverName: nil,
             availableConnectionsDelegate: .maximum(
                 arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections, logger: logger)),
-        // A ServiceGroup stops its services in reverse order, after the HTTP server (which it adds last):
-        // the server finishes its requests, then the ledger commits what is queued, then the database closes.
-        services: [LogFlusher(), DatabaseCloser(pool: pool, logger: logger), ledger]
-            + (keys.map { [AccessKeyReloader(keys: $0, logger: logger)] } ?? []),
+        services: services,
         // At notice, the default level, so that it shows without the per-request lines (info).
-        onServerRunning: { [logger, database = arguments.databasePath, keysFile = arguments.apiKeysPath] channel in
+        onServerRunning: { [logger, database = location.description, keysFile = arguments.apiKeysPath] channel in
             logger.notice(
                 "Serving",
                 metadata: [

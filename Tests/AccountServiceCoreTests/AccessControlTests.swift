@@ -31,7 +31,7 @@ import Glibc
             let writer = try AccessKeyFile.add(name: "payments", scope: .write, path: keysPath)
             let routes = try Self.routes()
             #expect(routes.count >= 10)
-            let app = try await buildApplication(TestArguments(databasePath: path, apiKeysPath: keysPath))
+            let app = try await buildApplication(TestArguments(database: path, apiKeysPath: keysPath))
             try await app.test(.router) { client in
                 for (method, uri) in routes {
                     func send(_ authorization: String?) async throws -> TestResponse {
@@ -71,15 +71,15 @@ import Glibc
     @Test func withoutKeysTheServiceRefusesAnAddressBeyondLoopback() async throws {
         try await withTemporaryDatabase { path in
             await #expect(throws: UnauthenticatedListenRefusal.self) {
-                _ = try await buildApplication(TestArguments(hostname: "0.0.0.0", databasePath: path))
+                _ = try await buildApplication(TestArguments(hostname: "0.0.0.0", database: path))
             }
             #expect(!FileManager.default.fileExists(atPath: path), "refused before the database is opened")
             _ = try await buildApplication(
-                TestArguments(hostname: "0.0.0.0", databasePath: path, allowUnauthenticated: true))
+                TestArguments(hostname: "0.0.0.0", database: path, allowUnauthenticated: true))
             let keysPath = path + ".keys"
             _ = try AccessKeyFile.add(name: "ops", scope: .write, path: keysPath)
             _ = try await buildApplication(
-                TestArguments(hostname: "0.0.0.0", databasePath: path, apiKeysPath: keysPath))
+                TestArguments(hostname: "0.0.0.0", database: path, apiKeysPath: keysPath))
             #expect(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("::1") && !isLoopback("10.0.0.1"))
         }
     }

@@ -60,7 +60,7 @@ final class RawConnection {
     ) async throws {
         try await withTemporaryDatabase { path in
             let arguments = TestArguments(
-                databasePath: path, idleTimeout: idleTimeout, maximumConnections: maximumConnections)
+                database: path, idleTimeout: idleTimeout, maximumConnections: maximumConnections)
             try await buildApplication(arguments).test(.live) { client in
                 try await test(try #require(client.port))
             }

@@ -173,7 +173,7 @@ import Testing
     @Test(.shrinking(false), .timeLimit(.minutes(5)))
     func generatedBatchesWithAMalformedItemAreRefusedNamingItAndWriteNothing() async throws {
         try await withTemporaryDatabase { path in
-            try await buildApplication(TestArguments(databasePath: path)).test(.router) { client in
+            try await buildApplication(TestArguments(database: path)).test(.router) { client in
                 let database = try DatabaseQueue(path: path)
                 var written = 0
                 var refused = 0
@@ -211,7 +211,7 @@ import Testing
     @Test(.shrinking(false), .timeLimit(.minutes(5)))
     func generatedRequestsNeverFailTheServiceAndOnlyValidOnesWrite() async throws {
         try await withTemporaryDatabase { path in
-            try await buildApplication(TestArguments(databasePath: path)).test(.router) { client in
+            try await buildApplication(TestArguments(database: path)).test(.router) { client in
                 let database = try DatabaseQueue(path: path)
                 var written = 0
                 await propertyCheck(count: Self.caseCount, input: Gen.uint64()) { seed in

@@ -9,7 +9,7 @@ import Testing
         try await withTemporaryDatabase { path in
             let account = newID()
             let id = newID()
-            try await withApp(databasePath: path) { client async throws in
+            try await withApp(database: path) { client async throws in
                 try await client.postAmount(transactionID: id, accountID: account, amount: 40)
                 try await client.postAmount(transactionID: newID(), accountID: account, amount: 2)
                 #expect(try await client.balance(account) == 42)  // opens a reader connection too
@@ -17,7 +17,7 @@ import Testing
             // A clean shutdown leaves everything in the database file itself: the write-ahead log is empty.
             let log = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
             #expect(log == 0)
-            try await withApp(databasePath: path) { client async throws in
+            try await withApp(database: path) { client async throws in
                 #expect(try await client.balance(account) == 42)
                 let recorded = try await client.get("/transaction/\(id)").decode(TransactionBody.self)
                 #expect(recorded == TransactionBody(transaction_id: id, account_id: account, amount: 40))

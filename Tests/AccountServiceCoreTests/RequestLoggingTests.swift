@@ -42,7 +42,7 @@ final class LogLines: Sendable {
         let log = LogLines()
         try await withTemporaryDatabase { path in
             let app = try await buildApplication(
-                TestArguments(databasePath: path, logLevel: .info), logHandler: log.handler)
+                TestArguments(database: path, logLevel: .info), logHandler: log.handler)
             try await app.test(.router) { client in
                 let given = try await client.executeRequest(
                     uri: "/ping", method: .get, headers: [.requestID: "lb-7f3a.9:42_x"], body: nil)

@@ -11,7 +11,7 @@ import Testing
 struct TestArguments: AppArguments {
     var hostname = "127.0.0.1"
     let port = 0
-    let databasePath: String
+    let database: String
     var durability = Durability.full
     var logLevel: Logger.Level? = .warning
     var idleTimeout = ConnectionLimits.defaultIdleTimeout
@@ -57,14 +57,14 @@ func waitUntil(_ condition: () -> Bool) async throws {
 /// executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
 func withApp(
     _ setup: TestingSetup = .router,
-    databasePath path: String? = nil,
+    database path: String? = nil,
     _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     if let path {
-        return try await buildApplication(TestArguments(databasePath: path)).test(setup, test)
+        return try await buildApplication(TestArguments(database: path)).test(setup, test)
     }
     try await withTemporaryDatabase { path in
-        try await buildApplication(TestArguments(databasePath: path)).test(setup, test)
+        try await buildApplication(TestArguments(database: path)).test(setup, test)
     }
 }
 

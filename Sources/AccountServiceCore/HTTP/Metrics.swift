@@ -14,9 +14,9 @@ public struct ServiceMetrics: Sendable {
     /// The swift-metrics factory that records into ``registry``, with buckets sized for this service.
     public let factory: PrometheusMetricsFactory
     /// The SQLite file whose size (and its log's) the scrape reports; none when nil.
-    let databasePath: String?
+    let databaseFile: String?
 
-    public init(databasePath: String? = nil) {
+    public init(databaseFile: String? = nil) {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Requests take tenths of a millisecond to milliseconds; commits milliseconds to tens of them.
@@ -32,7 +32,7 @@ public struct ServiceMetrics: Sendable {
             "ledger_postings_per_commit": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 10000]
         ]
         self.factory = factory
-        self.databasePath = databasePath
+        self.databaseFile = databaseFile
     }
 
     /// The Prometheus text, after reading the gauges that are measured at scrape time.
@@ -41,9 +41,9 @@ public struct ServiceMetrics: Sendable {
             .set(Double(Self.residentBytes() ?? 0))
         registry.makeGauge(name: "process_open_fds", help: "Open file descriptors of the process.")
             .set(Double(Self.openDescriptors() ?? 0))
-        if let databasePath {
+        if let databaseFile {
             for (file, suffix) in [("database", ""), ("wal", "-wal")] {
-                let size = (try? FileManager.default.attributesOfItem(atPath: databasePath + suffix)[.size]) as? Int
+                let size = (try? FileManager.default.attributesOfItem(atPath: databaseFile + suffix)[.size]) as? Int
                 registry.makeGauge(
                     name: "ledger_database_size_bytes", labels: [("file", file)],
                     help: "Size of the SQLite database file and of its write-ahead log."

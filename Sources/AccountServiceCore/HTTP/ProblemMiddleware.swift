@@ -22,6 +22,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case let error as LedgerError:
             return Problem(error)
+        case let error as StoreUnavailable:
+            context.logger.warning("Database unavailable", metadata: ["error": "\(error.reason)"])
+            return Problem(
+                status: .serviceUnavailable,
+                detail: "The database does not answer; retry the request (with the same Transaction-Id for a write).")
         case let error as HTTPError where error.status == .notFound:
             return Problem(status: .notFound, detail: "There is no resource at this path.")
         case let error as any HTTPResponseError where error.status.kind == .clientError:

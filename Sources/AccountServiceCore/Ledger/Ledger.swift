@@ -118,6 +118,11 @@ public final class Ledger: Service, Sendable {
         }
     }
 
+    /// Another writer of the same database (another instance) committed: wakes the waiting feed readers.
+    public func commitLandedElsewhere() {
+        notifier.committed()
+    }
+
     public func transactionVolume() async throws -> TransactionVolume {
         try await store.transactionVolume()
     }

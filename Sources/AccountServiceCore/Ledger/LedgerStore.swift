@@ -68,3 +68,16 @@ public struct AccountChange: Sendable, Equatable {
     /// How many created transactions the commit adds to the account's count.
     public let addedTransactions: Int64
 }
+
+/// The store's database cannot be reached, or did not answer in time: the request may be retried (here, once
+/// the database is back, or on another instance). A commit that fails so may or may not have been written; a
+/// retry with the same Transaction-Id is what settles it.
+public struct StoreUnavailable: Error, CustomStringConvertible {
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { "the database is unavailable: \(reason)" }
+}

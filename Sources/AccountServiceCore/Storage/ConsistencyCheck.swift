@@ -55,18 +55,37 @@ public struct ConsistencyCheck: Sendable {
             "foreign key check: table \(row[0] as String) row \(row[1] as Int64? ?? -1) refers to a missing \(row[2] as String) row"
         }
 
-        // Sums in 128 bits: SQLite's sum() can overflow on an intermediate total even when every balance fits,
-        // and total() is a float. Memory grows with the number of accounts, not of transactions.
-        // In sequence order (the table's own order), each balance_after must be its account's running sum, and
-        // commit times must never decrease.
-        var sums: [UUID: (sum: Int128, count: Int64)] = [:]
-        var lastCreatedAt = Int64.min
+        var tally = Tally(report: report)
         let transactions = try Row.fetchCursor(
             db,
             sql: "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence")
         while let row = try transactions.next() {
-            let (sequence, account, amount, createdAt, balanceAfter): (Int64, UUID, Int64, Int64, Int64) =
-                (row[0], row[1], row[2], row[3], row[4])
+            tally.transaction(
+                sequence: row[0], account: row[1], amount: row[2], createdAt: row[3], balanceAfter: row[4])
+        }
+        let accounts = try AccountRecord.fetchCursor(db)
+        while let account = try accounts.next() {
+            tally.account(account.id, balance: account.balance, count: account.transactionCount)
+        }
+        return tally.finish()
+    }
+
+    /// The comparison itself, fed by a store's rows: every transaction in sequence order, then every account.
+    /// Sums in 128 bits: SQLite's sum() can overflow on an intermediate total even when every balance fits,
+    /// and total() is a float. Memory grows with the number of accounts, not of transactions.
+    struct Tally {
+        var report: Report
+        private var sums: [UUID: (sum: Int128, count: Int64)] = [:]
+        private var lastCreatedAt = Int64.min
+
+        init(report: Report = Report()) {
+            self.report = report
+        }
+
+        /// In sequence order, each balance_after must be its account's running sum, and commit times must never
+        /// decrease.
+        mutating func transaction(sequence: Int64, account: UUID, amount: Int64, createdAt: Int64, balanceAfter: Int64)
+        {
             sums[account, default: (0, 0)].sum += Int128(amount)
             sums[account, default: (0, 0)].count += 1
             report.transactions += 1
@@ -82,25 +101,29 @@ public struct ConsistencyCheck: Sendable {
             }
             lastCreatedAt = createdAt
         }
-        let accounts = try AccountRecord.fetchCursor(db)
-        while let account = try accounts.next() {
+
+        mutating func account(_ id: UUID, balance: Int64, count: Int64) {
             report.accounts += 1
-            let (sum, count) = sums.removeValue(forKey: account.id) ?? (0, 0)
-            if Int128(account.balance) != sum || account.transactionCount != count {
+            let (sum, transactions) = sums.removeValue(forKey: id) ?? (0, 0)
+            if Int128(balance) != sum || count != transactions {
                 report.discrepancies.append(
                     Discrepancy(
-                        account: AccountID(account.id), storedBalance: account.balance,
-                        storedCount: account.transactionCount, transactionsSum: sum, transactionsCount: count))
+                        account: AccountID(id), storedBalance: balance, storedCount: count, transactionsSum: sum,
+                        transactionsCount: transactions))
             }
         }
-        // Transactions of accounts that have no row.
-        for (account, (sum, count)) in sums {
-            report.discrepancies.append(
-                Discrepancy(
-                    account: AccountID(account), storedBalance: nil, storedCount: nil,
-                    transactionsSum: sum, transactionsCount: count))
+
+        /// The report, with the transactions of accounts that have no row.
+        mutating func finish() -> Report {
+            for (account, (sum, count)) in sums {
+                report.discrepancies.append(
+                    Discrepancy(
+                        account: AccountID(account), storedBalance: nil, storedCount: nil,
+                        transactionsSum: sum, transactionsCount: count))
+            }
+            sums = [:]
+            report.discrepancies.sort { $0.account.description < $1.account.description }
+            return report
         }
-        report.discrepancies.sort { $0.account.description < $1.account.description }
-        return report
     }
 }

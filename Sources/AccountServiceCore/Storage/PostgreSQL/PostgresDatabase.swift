@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Connects to the PostgreSQL database a `postgres://` URL names and prepares it for the service.
+public enum PostgresDatabase {
+    /// The URL cannot be used; says why in one line.
+    public struct InvalidURL: Error, CustomStringConvertible {
+        let url: String
+        let reason: String
+        public var description: String { "invalid PostgreSQL URL \(url): \(reason)" }
+    }
+
+    /// PostgreSQL could not be reached during start-up, however long it was retried.
+    public struct Unreachable: Error, CustomStringConvertible {
+        let location: String
+        let waited: Duration
+        let lastError: String
+        public var description: String {
+            "cannot reach PostgreSQL at \(location) (tried for \(waited.components.seconds) s): \(lastError)"
+        }
+    }
+
+    /// The client configuration for `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`;
+    /// a Unix socket folder may be given as `?host=/path`.
+    public static func configuration(url text: String) throws -> PostgresClient.Configuration {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
+            throw InvalidURL(url: redacted(text), reason: "expected postgres://user@host:port/database")
+        }
+        let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let user = url.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = url.password.flatMap { $0.removingPercentEncoding }
+        let database = String(url.path.drop(while: { $0 == "/" })).removingPercentEncoding.flatMap {
+            $0.isEmpty ? nil : $0
+        }
+        var configuration: PostgresClient.Configuration
+        if let socketFolder = query["host"], socketFolder.hasPrefix("/") {
+            let port = url.port ?? 5432
+            configuration = .init(
+                unixSocketPath: "\(socketFolder)/.s.PGSQL.\(port)", username: user, password: password,
+                database: database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch query["sslmode"] ?? "prefer" {
+            case "disable": tls = .disable
+            case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+            case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+            case let mode: throw InvalidURL(url: redacted(text), reason: "unknown sslmode \(mode)")
+            }
+            configuration = .init(
+                host: url.host ?? "127.0.0.1", port: url.port ?? 5432, username: user, password: password,
+                database: database, tls: tls)
+        }
+        // Sized for the group commit (one connection) and the concurrent reads of one instance; PostgreSQL's own
+        // default limit is 100 connections, shared by every instance.
+        configuration.options.maximumConnections = 16
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// The URL without its password, for log lines and messages.
+    public static func redacted(_ text: String) -> String {
+        guard var url = URLComponents(string: text), url.password != nil else { return text }
+        url.password = "…"
+        return url.string ?? text
+    }
+
+    /// Brings the schema up to date, retrying while the server cannot be reached (it may be starting beside the
+    /// service): after 0.25 s, then twice as long each time up to 5 s, for at most `patience`, with a log line
+    /// each time. A server that answers but refuses (a wrong password, a missing database) fails at once.
+    public static func prepare(
+        url: String, logger: Logger, patience: Duration = .seconds(60)
+    ) async throws {
+        let configuration = try configuration(url: url)
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(250)
+        while true {
+            let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await client.run() }
+                    defer { group.cancelAll() }
+                    let applied = try await PostgresLedgerStore.within(.seconds(10)) {
+                        try await PostgresSchema.migrate(client, logger: logger)
+                    }
+                    if !applied.isEmpty {
+                        logger.notice(
+                            "Migrated the PostgreSQL schema",
+                            metadata: ["database": "\(redacted(url))", "versions": "\(applied)"])
+                    }
+                }
+                return
+            } catch let error where PostgresLedgerStore.isUnavailable(error) {
+                let waited = ContinuousClock.now - started
+                guard waited + delay <= patience else {
+                    throw Unreachable(location: redacted(url), waited: waited, lastError: "\(error)")
+                }
+                logger.warning(
+                    "PostgreSQL is not reachable yet; retrying",
+                    metadata: [
+                        "database": "\(redacted(url))", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
+                        "error": "\(String(describing: error))",
+                    ])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// The client's own background logging (every failed reconnection attempt) is left out: the store's errors
+    /// and ``prepare(url:logger:patience:)`` say what an operator needs.
+    public static let quiet = Logger(label: "postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+/// Wakes this instance's waiting change-feed readers when any instance commits: it listens on the channel that
+/// every commit notifies (``PostgresLedgerStore``), on a connection of its own, and listens again after the
+/// connection is lost.
+public struct PostgresCommitListener: Service {
+    let client: PostgresClient
+    let logger: Logger
+    let onCommit: @Sendable () -> Void
+
+    public init(client: PostgresClient, logger: Logger, onCommit: @escaping @Sendable () -> Void) {
+        self.client = client
+        self.logger = logger
+        self.onCommit = onCommit
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var delay = Duration.milliseconds(100)
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: PostgresLedgerStore.commitChannel) { notifications in
+                            // Something may have committed while no one listened.
+                            onCommit()
+                            delay = .milliseconds(100)
+                            for try await _ in notifications { onCommit() }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.debug("Listening for commits failed; retrying", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}

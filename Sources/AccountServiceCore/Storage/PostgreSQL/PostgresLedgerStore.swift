@@ -1,0 +1,316 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The ledger's state in PostgreSQL, shared by any number of service instances.
+///
+/// **Commits** are serialized across instances by one row, `ledger_head`: a commit's first statement locks it
+/// (`SELECT … FOR UPDATE`), and the lock is held until the commit is visible. So a commit reads its snapshot after
+/// every earlier commit of every instance is visible, takes the sequences after the head's, and a later commit
+/// cannot become visible first: the feed never skips (the gap-safety rule of ``LedgerStore``). One lock taken
+/// first by everyone cannot deadlock, and the account updates still apply only if each balance is the one the
+/// snapshot held. A commit is a constant number of round trips whatever its size: BEGIN, the head, the snapshot
+/// (two statements, each an `= ANY(array)` index probe), one statement that writes everything (`unnest` of
+/// arrays), COMMIT.
+///
+/// **Faults**: an operation that cannot reach the database within ``operationTimeout`` throws
+/// ``StoreUnavailable``; the client reconnects by itself when the database returns.
+public struct PostgresLedgerStore: LedgerStore {
+    /// The channel a commit notifies, so that every instance's waiting feed readers wake (``PostgresCommitListener``).
+    static let commitChannel = "ledger_commits"
+    /// The longest a request waits for the database before it is answered 503.
+    public static let operationTimeout = Duration.seconds(10)
+
+    enum SQL {
+        static let columns = "sequence, id, account_id, amount, created_at, balance_after"
+        static let lockHead = "SELECT last_sequence, last_created_at FROM ledger_head FOR UPDATE"
+        static let recorded = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
+        static let balances = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
+        /// Every change of a commit in one statement. The sub-statements of a WITH see one snapshot, and the
+        /// foreign key is checked at the end of the statement, when the new accounts exist. It answers how many
+        /// existing accounts it updated: fewer than it was given means a balance changed under the commit.
+        static let write = """
+            WITH new_accounts AS (
+                INSERT INTO accounts (id, balance, transaction_count)
+                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[])
+            ), updated AS (
+                UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
+                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous)
+                WHERE a.id = u.id AND a.balance = u.previous
+                RETURNING 1
+            ), inserted AS (
+                INSERT INTO transactions (\(columns))
+                SELECT * FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[])
+            ), head AS (
+                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15
+            )
+            SELECT (SELECT count(*) FROM updated), pg_notify('\(commitChannel)', '')
+            """
+        static let transactionByID = "SELECT \(columns) FROM transactions WHERE id = $1"
+        static let balanceByID = "SELECT balance FROM accounts WHERE id = $1"
+        static let balanceAtInstant = """
+            SELECT balance_after FROM transactions WHERE account_id = $1 AND created_at <= $2
+            ORDER BY created_at DESC, sequence DESC LIMIT 1
+            """
+        /// A statement page: transactions_by_account below (created_at, sequence) = (the commit time of the first
+        /// transaction at or after `before`, `before`), read backwards; created_at never decreases along
+        /// sequence, so this is "sequence < before". One statement, two index descents.
+        static let statementPage = """
+            SELECT \(columns) FROM transactions
+            WHERE account_id = $1 AND (created_at, sequence) < (
+                COALESCE((SELECT created_at FROM transactions WHERE sequence >= $2 ORDER BY sequence LIMIT 1),
+                         9223372036854775807), $2)
+            ORDER BY created_at DESC, sequence DESC LIMIT $3
+            """
+        static let feedPage = "SELECT \(columns) FROM transactions WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+        static let maxTransactionVolume = """
+            SELECT id, transaction_count FROM accounts
+            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+            ORDER BY id
+            """
+
+        /// Every statement that serves a GET; `PostgresStoreTests` checks their plans.
+        static let reads = [
+            transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, maxTransactionVolume,
+        ]
+    }
+
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// A commit that tried to record a Transaction-Id already recorded is tried once more, on a new snapshot, which
+    /// then holds it (a replay or a conflict). Every commit reads under the head lock, so only a writer outside
+    /// the service could cause that; the database's uniqueness is what makes it harmless.
+    public func commit(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan {
+        try await available {
+            do {
+                return try await commitOnce(postings, decide: decide)
+            } catch let error where Self.isUniqueViolation(error) {
+                return try await commitOnce(postings, decide: decide)
+            }
+        }
+    }
+
+    private func commitOnce(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan {
+        try await client.withTransaction(logger: logger) { connection in
+            var snapshot = LedgerSnapshot()
+            for try await (sequence, createdAt) in try await connection.query(
+                PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger
+            ).decode((Int64, Int64?).self) {
+                snapshot.lastSequence = sequence
+                snapshot.lastCreatedAt = createdAt.map(Timestamp.init(millisecondsSince1970:))
+            }
+            let ids = postings.map(\.id.uuid)
+            for try await row in try await connection.query(
+                PostgresQuery(unsafeSQL: SQL.recorded, binds: Self.binds(ids)), logger: logger)
+            {
+                let entry = try Self.entry(row)
+                snapshot.recorded[entry.transaction.id] = entry
+            }
+            let accounts = Array(Set(postings.map(\.accountID.uuid)))
+            for try await (id, balance) in try await connection.query(
+                PostgresQuery(unsafeSQL: SQL.balances, binds: Self.binds(accounts)), logger: logger
+            ).decode((UUID, Int64).self) {
+                snapshot.balances[AccountID(id)] = balance
+            }
+            let plan = decide(snapshot)
+            if let last = plan.created.last { try await write(plan, last: last, on: connection) }
+            return plan
+        }
+    }
+
+    private func write(_ plan: CommitPlan, last: LedgerEntry, on connection: PostgresConnection) async throws {
+        let new = plan.accounts.filter { $0.previousBalance == nil }
+        let updated = plan.accounts.filter { $0.previousBalance != nil }
+        var binds = PostgresBindings(capacity: 15)
+        binds.append(new.map(\.account.uuid))
+        binds.append(new.map(\.balance))
+        binds.append(new.map(\.addedTransactions))
+        binds.append(updated.map(\.account.uuid))
+        binds.append(updated.map(\.balance))
+        binds.append(updated.map(\.addedTransactions))
+        binds.append(updated.map { $0.previousBalance! })
+        binds.append(plan.created.map(\.sequence))
+        binds.append(plan.created.map(\.transaction.id.uuid))
+        binds.append(plan.created.map(\.transaction.accountID.uuid))
+        binds.append(plan.created.map(\.transaction.amount))
+        binds.append(plan.created.map(\.createdAt.millisecondsSince1970))
+        binds.append(plan.created.map(\.balanceAfter))
+        binds.append(last.sequence)
+        binds.append(last.createdAt.millisecondsSince1970)
+        for try await (count, _) in try await connection.query(
+            PostgresQuery(unsafeSQL: SQL.write, binds: binds), logger: logger
+        ).decode((Int64, String).self) where count != updated.count {
+            throw ConcurrentModification(expected: updated.count, updated: Int(count))
+        }
+    }
+
+    /// The database changed under a commit: an account's balance was not the one its snapshot held. Never
+    /// expected (every commit holds the head lock); the commit is rolled back.
+    struct ConcurrentModification: Error, CustomStringConvertible {
+        let expected: Int
+        let updated: Int
+        var description: String {
+            "\(expected - updated) account balances changed during a commit; it was rolled back"
+        }
+    }
+
+    public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
+        try await available {
+            try await first(of: client.query(PostgresQuery(unsafeSQL: SQL.transactionByID, binds: Self.binds(id.uuid))))
+                .map(Self.entry)
+        }
+    }
+
+    public func balance(of account: AccountID) async throws -> Int64? {
+        try await available {
+            try await first(
+                of: client.query(PostgresQuery(unsafeSQL: SQL.balanceByID, binds: Self.binds(account.uuid)))
+            )
+            .map { try $0.decode(Int64.self) }
+        }
+    }
+
+    public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
+        var binds = PostgresBindings(capacity: 2)
+        binds.append(account.uuid)
+        binds.append(instant.millisecondsSince1970)
+        return try await available { [binds] in
+            try await first(of: client.query(PostgresQuery(unsafeSQL: SQL.balanceAtInstant, binds: binds)))
+                .map { try $0.decode(Int64.self) }
+        }
+    }
+
+    public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+        var binds = PostgresBindings(capacity: 3)
+        binds.append(account.uuid)
+        binds.append(before ?? .max)
+        binds.append(Int64(limit))
+        return try await entries(SQL.statementPage, binds)
+    }
+
+    public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
+        var binds = PostgresBindings(capacity: 2)
+        binds.append(after)
+        binds.append(Int64(limit))
+        return try await entries(SQL.feedPage, binds)
+    }
+
+    public func transactionVolume() async throws -> TransactionVolume {
+        try await available {
+            var volume = TransactionVolume(maxVolume: 0, accounts: [])
+            for try await (id, count) in try await client.query(PostgresQuery(unsafeSQL: SQL.maxTransactionVolume))
+                .decode((UUID, Int64).self)
+            {
+                volume = TransactionVolume(maxVolume: count, accounts: volume.accounts + [AccountID(id)])
+            }
+            return volume
+        }
+    }
+
+    private func entries(_ sql: String, _ binds: PostgresBindings) async throws -> [LedgerEntry] {
+        try await available {
+            var entries: [LedgerEntry] = []
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds)) {
+                entries.append(try Self.entry(row))
+            }
+            return entries
+        }
+    }
+
+    private func first(of rows: PostgresRowSequence) async throws -> PostgresRow? {
+        var iterator = rows.makeAsyncIterator()
+        return try await iterator.next()
+    }
+
+    /// A row selected as ``SQL/columns``.
+    static func entry(_ row: PostgresRow) throws -> LedgerEntry {
+        let (sequence, id, account, amount, createdAt, balanceAfter) = try row.decode(
+            (Int64, UUID, UUID, Int64, Int64, Int64).self)
+        return LedgerEntry(
+            transaction: Transaction(id: TransactionID(id), accountID: AccountID(account), amount: amount),
+            sequence: sequence, createdAt: Timestamp(millisecondsSince1970: createdAt), balanceAfter: balanceAfter)
+    }
+
+    static func binds(_ value: some PostgresNonThrowingEncodable & Sendable) -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 1)
+        binds.append(value)
+        return binds
+    }
+
+    /// Runs `operation` within ``operationTimeout`` (``within(_:_:)``).
+    private func available<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Self.within(Self.operationTimeout, operation)
+    }
+
+    /// Runs `operation`, turning a database that cannot be reached, or that does not answer within `timeout`,
+    /// into ``StoreUnavailable``. (A request waiting for a connection is cancelled at the timeout; the pool
+    /// keeps trying to connect, so the next request finds the database as soon as it is back.)
+    static func within<T: Sendable>(
+        _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await operation() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch let error as StoreUnavailable {
+            throw error
+        } catch let error where isUnavailable(error) {
+            throw StoreUnavailable(reason: String(describing: error))
+        }
+    }
+
+    /// The errors of a database that is down, restarting, unreachable or shedding load, rather than of a request:
+    /// everything but what the server refused for a reason of its own, a row that does not decode, and a commit
+    /// that found the database changed under it.
+    static func isUnavailable(_ error: any Error) -> Bool {
+        switch error {
+        case is StoreUnavailable:
+            return true
+        case let error as PostgresTransactionError:
+            return [error.beginError, error.closureError, error.commitError].contains { $0.map(isUnavailable) ?? false }
+        case let error as PSQLError where error.code == .server:
+            // Class 08: connection exception; 57P01-03: the server is shutting down or starting;
+            // class 53: insufficient resources (too many connections, disk full).
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53")
+        case let error as PSQLError:
+            return ![
+                .tooManyParameters, .invalidCommandTag, .unexpectedBackendMessage, .messageDecodingFailure,
+                .unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError,
+            ].contains(error.code)
+        case is PostgresDecodingError, is ConcurrentModification:
+            return false
+        default:
+            // The pool's own errors (its circuit breaker when the server stays unreachable), a cancelled request
+            // and the channel's errors.
+            return true
+        }
+    }
+
+    static func isUniqueViolation(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PostgresTransactionError:
+            return [error.closureError, error.commitError].contains { $0.map(isUniqueViolation) ?? false }
+        case let error as PSQLError:
+            return error.code == .server && error.serverInfo?[.sqlState] == "23505"
+        default:
+            return false
+        }
+    }
+}
