@@ -2,10 +2,11 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-/// The challenge's six public scenarios (API.md), run in order against one fresh database over real HTTP.
+/// The challenge's six public scenarios (API.md), run in order against one fresh database of each store over real
+/// HTTP.
 @Suite(.timeLimit(.minutes(1))) struct PublicScenarioTests {
-    @Test func theSixScenariosInOrder() async throws {
-        try await withApp(.ahc()) { client async throws in
+    @Test(arguments: StoreKind.all) func theSixScenariosInOrder(store: StoreKind) async throws {
+        try await withApp(.ahc(), store: store) { client async throws in
             // 1. Create, read, balance.
             let account1 = "a40bcc03-6f39-418c-ad0b-97e14f522ec1"
             let transaction1 = "7943f961-a733-43cf-ba3d-905a5856f6da"

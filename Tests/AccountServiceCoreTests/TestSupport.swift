@@ -29,20 +29,22 @@ func withTemporaryDatabase<T>(_ body: (_ path: String) async throws -> T) async 
     return try await body(directory.appendingPathComponent("accounts.sqlite").path)
 }
 
-/// Runs `body` with a ledger on a fresh database (or on `store` when given), stamped by `clock`, its writer loop
-/// running as the application runs it.
+/// Runs `body` with a ledger on a fresh database of `kind` (or on `store` when given), stamped by `clock`, its
+/// writer loop running as the application runs it. `body` gets the database's location (a path or a URL).
 func withLedger(
+    _ kind: StoreKind = .sqlite,
     store: (any LedgerStore)? = nil,
     clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
-    _ body: @escaping @Sendable (Ledger, _ path: String) async throws -> Void
+    _ body: @escaping @Sendable (Ledger, _ location: String) async throws -> Void
 ) async throws {
-    try await withTemporaryDatabase { path in
-        let ledger = Ledger(
-            store: try store ?? SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)), clock: clock)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await ledger.run() }
-            defer { group.cancelAll() }
-            try await body(ledger, path)
+    try await withTemporaryStore(kind) { location in
+        try await withStore(at: location) { opened in
+            let ledger = Ledger(store: store ?? opened, clock: clock)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await ledger.run() }
+                defer { group.cancelAll() }
+                try await body(ledger, location)
+            }
         }
     }
 }
@@ -53,18 +55,19 @@ func waitUntil(_ condition: () -> Bool) async throws {
     while !condition() { try await Task.sleep(for: .milliseconds(1)) }
 }
 
-/// Runs `test` against the application built on `path` (a fresh database when nil), exactly as the
-/// executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
+/// Runs `test` against the application built on `database` (a fresh database of `store` when nil), exactly as
+/// the executable builds it: `.router` for in-process requests, `.ahc()` for a live server on real sockets.
 func withApp(
     _ setup: TestingSetup = .router,
-    database path: String? = nil,
+    store: StoreKind = .sqlite,
+    database: String? = nil,
     _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
-    if let path {
-        return try await buildApplication(TestArguments(database: path)).test(setup, test)
+    if let database {
+        return try await buildApplication(TestArguments(database: database)).test(setup, test)
     }
-    try await withTemporaryDatabase { path in
-        try await buildApplication(TestArguments(database: path)).test(setup, test)
+    try await withTemporaryStore(store) { location in
+        try await buildApplication(TestArguments(database: location)).test(setup, test)
     }
 }
 

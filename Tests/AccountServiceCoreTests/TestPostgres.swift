@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import AccountServiceCore
+
+/// The stores a store-independent test runs against: `@Test(arguments: StoreKind.all)`.
+enum StoreKind: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    /// SQLite always; PostgreSQL when a server can be had (``TestPostgres``).
+    static let all: [StoreKind] = TestPostgres.isAvailable ? [.sqlite, .postgres] : [.sqlite]
+
+    var testDescription: String { rawValue }
+}
+
+/// A throw-away PostgreSQL server for the tests, started once per test process: a cluster in a temporary folder,
+/// on a free port of 127.0.0.1, run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
+/// It stops, and its folder is removed, whenever the test process ends, however it ends: the shell that runs
+/// it waits for its standard input, a pipe only this process holds, to close. Each test gets a database of its
+/// own (``withTemporaryStore(_:_:)``). `TEST_DATABASE_URL` (a server's URL, for a user who may create
+/// databases) points the tests at an existing server instead.
+actor TestPostgres {
+    static let shared = TestPostgres()
+
+    /// The folder of PostgreSQL's programs (Debian's `postgresql` package), the newest version installed.
+    static let programs: URL? = {
+        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return
+            versions
+            .compactMap { Int($0) }.sorted().reversed()
+            .map { root.appendingPathComponent("\($0)/bin") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("postgres").path) }
+    }()
+
+    static let existingServer = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+
+    static let isAvailable: Bool = {
+        if existingServer != nil || programs != nil { return true }
+        print(
+            "PostgreSQL's programs are not installed (no /usr/lib/postgresql/*/bin/postgres; Debian: apt-get install "
+                + "postgresql) and TEST_DATABASE_URL is not set: the PostgreSQL store's tests are skipped.")
+        return false
+    }()
+
+    private var server: (url: URLComponents, admin: PostgresClient)?
+    /// Holds the write end of the pipe the server's shell reads; never closed while the process lives.
+    private var lifeline: Pipe?
+
+    /// A new, empty database's URL.
+    func createDatabase() async throws -> String {
+        let (url, admin) = try await started()
+        let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        var database = url
+        database.path = "/" + name
+        return database.string!
+    }
+
+    func dropDatabase(_ url: String) async throws {
+        let (_, admin) = try await started()
+        guard let name = URLComponents(string: url)?.path.dropFirst(), !name.isEmpty else { return }
+        try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+    }
+
+    private func started() async throws -> (URLComponents, PostgresClient) {
+        if let server { return server }
+        let url = try URLComponents(string: Self.existingServer ?? startServer())!
+        let admin = PostgresClient(
+            configuration: try PostgresDatabase.configuration(url: url.string!),
+            backgroundLogger: PostgresDatabase.quiet)
+        Task.detached { await admin.run() }
+        // Ready when it answers (a new cluster takes a moment to accept connections).
+        var lastError: (any Error)?
+        for _ in 0..<300 {
+            do {
+                try await PostgresLedgerStore.within(.seconds(2)) { try await admin.query("SELECT 1") }
+                server = (url, admin)
+                return (url, admin)
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw lastError!
+    }
+
+    /// initdb, then the server, in a new folder; returns the URL of its `postgres` database.
+    private func startServer() throws -> String {
+        let programs = Self.programs!
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("account-service-postgres-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot { try run(["/bin/chown", "postgres", folder.path]) }
+        let user = asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
+        try run(
+            user + [
+                programs.appendingPathComponent("initdb").path, "-D", folder.appendingPathComponent("data").path,
+                "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+            ])
+        let port = try ConnectionLimitTests.freePort()
+        // pg_ctl starts the server detached and waits until it accepts connections; the shell then waits for
+        // its standard input to close, stops the server and removes the folder. fsync is off: these tests stop
+        // processes, not machines; synchronous_commit stays on, as in production.
+        let script = """
+            "$1/pg_ctl" start -w -s -D "$2/data" -l "$2/server.log" \\
+                -o "-p $3 -k $2 -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" || exit 1
+            echo ready
+            read _
+            "$1/pg_ctl" stop -s -m fast -D "$2/data"
+            rm -rf "$2"
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: user.first ?? "/bin/sh")
+        process.arguments =
+            Array(user.dropFirst()) + (user.isEmpty ? [] : ["/bin/sh"]) + [
+                "-c", script, "sh", programs.path, folder.path, String(port),
+            ]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        lifeline = input
+        let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        guard said.hasPrefix("ready") else {
+            throw TestPostgresError(message: "PostgreSQL did not start: \(said)")
+        }
+        return "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable"
+    }
+
+    private func run(_ command: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestPostgresError(
+                message: "\(command.joined(separator: " ")): \(String(decoding: text, as: UTF8.self))")
+        }
+    }
+}
+
+struct TestPostgresError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Runs `body` with a fresh, empty database of `kind`: an SQLite file's path, or a PostgreSQL database's URL
+/// (dropped afterwards).
+func withTemporaryStore<T>(_ kind: StoreKind, _ body: (_ location: String) async throws -> T) async throws -> T {
+    switch kind {
+    case .sqlite:
+        return try await withTemporaryDatabase(body)
+    case .postgres:
+        let url = try await TestPostgres.shared.createDatabase()
+        do {
+            let result = try await body(url)
+            try await TestPostgres.shared.dropDatabase(url)
+            return result
+        } catch {
+            try? await TestPostgres.shared.dropDatabase(url)
+            throw error
+        }
+    }
+}
+
+/// Runs `body` with a store on the database at `location` (``DatabaseLocation``), migrated, as the service opens it.
+func withStore<T: Sendable>(
+    at location: String, _ body: @escaping @Sendable (any LedgerStore) async throws -> T
+) async throws -> T {
+    switch DatabaseLocation(location) {
+    case .sqlite(let path):
+        let pool = try LedgerDatabase.open(path: path)
+        defer { try? LedgerDatabase.close(pool) }
+        return try await body(SQLiteLedgerStore(pool: pool))
+    case .postgres(let url):
+        try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
+        let client = PostgresClient(
+            configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(PostgresLedgerStore(client: client, logger: PostgresDatabase.quiet))
+        }
+    }
+}
