@@ -177,11 +177,7 @@ struct Check: AsyncParsableCommand {
     @ParentCommand var service: AccountServiceCommand
 
     func run() async throws {
-        let report: ConsistencyCheck.Report
-        switch DatabaseLocation(service.database) {
-        case .sqlite(let path): report = try ConsistencyCheck.run(path: path)
-        case .postgres(let url): report = try await ConsistencyCheck.run(postgresURL: url)
-        }
+        let report = try await ConsistencyCheck.run(database: service.database)
         for error in report.integrityErrors { print("integrity: \(error)") }
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
         for error in report.historyErrors.prefix(100) { print("history: \(error)") }

@@ -97,8 +97,10 @@ extension TestClientProtocol {
     let a = newID()
     let b = newID()
 
-    @Test func aTransferMovesMoneyAtomicallyWithConsecutiveSequencesAndOneTime() async throws {
-        try await withApp { [a, b] client async throws in
+    @Test(arguments: StoreKind.all) func aTransferMovesMoneyAtomicallyWithConsecutiveSequencesAndOneTime(
+        store: StoreKind
+    ) async throws {
+        try await withApp(store: store) { [a, b] client async throws in
             try await client.postAmount(transactionID: newID(), accountID: a, amount: 10)
             let records = try await client.acceptedBatch([BatchItem(a, -5), BatchItem(b, 5)], balanced: true)
             #expect(records.map(\.sequence) == [2, 3])
@@ -114,8 +116,10 @@ extension TestClientProtocol {
     }
 
     /// Within a batch, each item sees the ones before it: balances run on, and a repeated id is a replay.
-    @Test func itemsApplyInOrderAndAnIDRepeatedWithTheSamePayloadAppliesOnce() async throws {
-        try await withApp { [a] client async throws in
+    @Test(arguments: StoreKind.all) func itemsApplyInOrderAndAnIDRepeatedWithTheSamePayloadAppliesOnce(
+        store: StoreKind
+    ) async throws {
+        try await withApp(store: store) { [a] client async throws in
             let repeated = BatchItem(a, 7)
             let records = try await client.acceptedBatch([repeated, BatchItem(a, 3), repeated])
             #expect(records.map(\.balance_after) == [7, 10, 7])
@@ -126,8 +130,10 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func aResentBatchReplaysWholeAndAMixedOneCreatesOnlyTheNewItems() async throws {
-        try await withApp { [a, b] client async throws in
+    @Test(arguments: StoreKind.all) func aResentBatchReplaysWholeAndAMixedOneCreatesOnlyTheNewItems(
+        store: StoreKind
+    ) async throws {
+        try await withApp(store: store) { [a, b] client async throws in
             let items = [BatchItem(a, -3), BatchItem(b, 3)]
             let first = try await client.acceptedBatch(items, balanced: true)
             let again = try await client.acceptedBatch(items, balanced: true)
@@ -145,8 +151,10 @@ extension TestClientProtocol {
     }
 
     /// Every kind of refusal refuses the batch whole, lists every refused item, and writes nothing.
-    @Test func aRefusedBatchWritesNothingAndListsEveryRefusedItem() async throws {
-        try await withApp { [a, b] client async throws in
+    @Test(arguments: StoreKind.all) func aRefusedBatchWritesNothingAndListsEveryRefusedItem(
+        store: StoreKind
+    ) async throws {
+        try await withApp(store: store) { [a, b] client async throws in
             let recorded = BatchItem(a, 1)
             try await client.acceptedBatch([recorded])
             let fresh = newID()
@@ -198,8 +206,8 @@ extension TestClientProtocol {
         }
     }
 
-    @Test func aBatchOfTenThousandCommitsWhole() async throws {
-        try await withApp { [a, b] client async throws in
+    @Test(arguments: StoreKind.all) func aBatchOfTenThousandCommitsWhole(store: StoreKind) async throws {
+        try await withApp(store: store) { [a, b] client async throws in
             let items = (0..<Batch.maximumCount).map { BatchItem($0.isMultiple(of: 2) ? a : b, Int64($0)) }
             let records = try await client.acceptedBatch(items)
             #expect(records.count == Batch.maximumCount)
@@ -300,8 +308,8 @@ extension TestClientProtocol {
     }
 
     /// Identical batches sent at once apply once: one creates every item, the others replay them.
-    @Test func concurrentIdenticalBatchesApplyOnce() async throws {
-        try await withLedger { ledger, _ async throws in
+    @Test(arguments: StoreKind.all) func concurrentIdenticalBatchesApplyOnce(store: StoreKind) async throws {
+        try await withLedger(store) { ledger, _ async throws in
             let accounts = (0..<4).map { _ in AccountID(UUID()) }
             let batch = Batch(
                 (0..<40).map { Transaction(id: TransactionID(UUID()), accountID: accounts[$0 % 4], amount: Int64($0)) })
@@ -321,8 +329,10 @@ extension TestClientProtocol {
 
     /// Transfers racing single postings on the same accounts: the sums are exact, and no reader of the feed
     /// ever sees part of a batch.
-    @Test func batchesRacingSinglePostingsEndInExactSumsAndAreNeverPartlyVisible() async throws {
-        try await withLedger { ledger, _ async throws in
+    @Test(arguments: StoreKind.all) func batchesRacingSinglePostingsEndInExactSumsAndAreNeverPartlyVisible(
+        store: StoreKind
+    ) async throws {
+        try await withLedger(store) { ledger, _ async throws in
             let accounts = (0..<3).map { _ in AccountID(UUID()) }
             let batchSize = 6
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -7,8 +7,8 @@ import Testing
 
 /// No update is lost and no transaction applied twice, however many requests arrive at once.
 @Suite(.timeLimit(.minutes(1))) struct ConcurrencyTests {
-    @Test func concurrentPostsOnOneAccountSumExactly() async throws {
-        try await withApp(.ahc()) { client async throws in
+    @Test(arguments: StoreKind.all) func concurrentPostsOnOneAccountSumExactly(store: StoreKind) async throws {
+        try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let amounts: [Int64] = (1...400).map { $0 % 7 == 0 ? -Int64($0) : Int64($0) * 3 }
             try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
@@ -26,8 +26,8 @@ import Testing
         }
     }
 
-    @Test func concurrentIdenticalPostsApplyOnce() async throws {
-        try await withApp(.ahc()) { client async throws in
+    @Test(arguments: StoreKind.all) func concurrentIdenticalPostsApplyOnce(store: StoreKind) async throws {
+        try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let id = newID()
             let replays = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -47,8 +47,8 @@ import Testing
         }
     }
 
-    @Test func concurrentConflictingPostsApplyExactlyOne() async throws {
-        try await withApp(.ahc()) { client async throws in
+    @Test(arguments: StoreKind.all) func concurrentConflictingPostsApplyExactlyOne(store: StoreKind) async throws {
+        try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let id = newID()
             let statuses = try await withThrowingTaskGroup(of: (Int64, HTTPResponse.Status).self) { group in
@@ -71,8 +71,8 @@ import Testing
     }
 
     /// The same at the ledger level, with far more writers than the HTTP client's connection pool allows.
-    @Test func manyConcurrentLedgerPostingsAcrossAccounts() async throws {
-        try await withLedger { ledger, _ async throws in
+    @Test(arguments: StoreKind.all) func manyConcurrentLedgerPostingsAcrossAccounts(store: StoreKind) async throws {
+        try await withLedger(store) { ledger, _ async throws in
             let accounts = (0..<5).map { _ in AccountID(UUID()) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<2_000 {

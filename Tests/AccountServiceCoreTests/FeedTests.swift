@@ -9,8 +9,8 @@ import Testing
 
 /// The change feed: every accepted transaction exactly once, in commit order, with a long poll woken by commits.
 @Suite(.timeLimit(.minutes(1))) struct FeedTests {
-    @Test func pagesInSequenceOrderAndParameters() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func pagesInSequenceOrderAndParameters(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             var posted: [RecordBody] = []
             for amount in 1...5 {
                 posted.append(
@@ -34,8 +34,8 @@ import Testing
         }
     }
 
-    @Test func aWaitingRequestIsAnsweredWhenACommitLands() async throws {
-        try await withLedger { ledger, _ async throws in
+    @Test(arguments: StoreKind.all) func aWaitingRequestIsAnsweredWhenACommitLands(store: StoreKind) async throws {
+        try await withLedger(store) { ledger, _ async throws in
             let clock = ContinuousClock()
             let account = AccountID(UUID())
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)
@@ -49,8 +49,8 @@ import Testing
         }
     }
 
-    @Test func aWaitWithNothingNewEndsEmptyAfterTheWait() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func aWaitWithNothingNewEndsEmptyAfterTheWait(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let clock = ContinuousClock()
             let started = clock.now
             let body = try await client.get("/transactions?after=0&wait=1").decode(FeedBody.self)
@@ -61,8 +61,10 @@ import Testing
 
     /// Gap-safe visibility: a reader following the feed with `wait` while 16 writers post sees every acknowledged
     /// transaction exactly once, in sequence order.
-    @Test func aFollowerSeesEveryAcknowledgedTransactionOnceInOrder() async throws {
-        try await withApp(.ahc()) { client async throws in
+    @Test(arguments: StoreKind.all) func aFollowerSeesEveryAcknowledgedTransactionOnceInOrder(
+        store: StoreKind
+    ) async throws {
+        try await withApp(.ahc(), store: store) { client async throws in
             let writers = 16
             let perWriter = 60
             let (written, followed) = try await withThrowingTaskGroup(of: (follower: Bool, ids: [String]).self) {

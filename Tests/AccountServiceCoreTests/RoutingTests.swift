@@ -74,8 +74,8 @@ import Yams
         }
     }
 
-    @Test func notFoundAccountAndTransactionAreProblems() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func notFoundAccountAndTransactionAreProblems(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let missing = try await client.get("/balance/a40bcc03-6f39-418c-ad0b-97e14f522ec1").problem(.notFound)
             #expect(missing.detail.contains("a40bcc03-6f39-418c-ad0b-97e14f522ec1"))
             try await client.get("/transaction/7943f961-a733-43cf-ba3d-905a5856f6da").problem(.notFound)
@@ -83,8 +83,8 @@ import Yams
     }
 
     /// Bodies are JSON, and the same bytes every time: members in a fixed order, ids in lower case.
-    @Test func successAndProblemBodiesAreJSONWithStableBytes() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func successAndProblemBodiesAreJSONWithStableBytes(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let account = "A40BCC03-6F39-418C-AD0B-97E14F522EC1"
             let id = "7943F961-A733-43CF-BA3D-905A5856F6DA"
             let posted = try await client.postAmount(transactionID: id, accountID: account, amount: -1)

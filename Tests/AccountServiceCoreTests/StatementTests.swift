@@ -36,8 +36,10 @@ final class TestClock: Sendable {
 
 /// Every transaction record, the statement and the balance at an instant.
 @Suite(.timeLimit(.minutes(1))) struct StatementTests {
-    @Test func recordsCarrySequenceTimeAndBalanceAfterAndReplaysReturnTheOriginal() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func recordsCarrySequenceTimeAndBalanceAfterAndReplaysReturnTheOriginal(
+        store: StoreKind
+    ) async throws {
+        try await withApp(store: store) { client async throws in
             let account = newID()
             let id = newID()
             let first = try await client.postAmount(transactionID: id, accountID: account, amount: 7)
@@ -54,9 +56,9 @@ final class TestClock: Sendable {
         }
     }
 
-    @Test func commitTimeNeverDecreasesWhenTheClockStepsBack() async throws {
+    @Test(arguments: StoreKind.all) func commitTimeNeverDecreasesWhenTheClockStepsBack(store: StoreKind) async throws {
         let clock = TestClock()
-        try await withLedger(clock: clock.now) { ledger, path async throws in
+        try await withLedger(store, clock: clock.now) { ledger, path async throws in
             let account = AccountID(UUID())
             var times: [Int64] = []
             for milliseconds in [5_000, 9_000, 3_000, 9_000, 12_000] as [Int64] {
@@ -66,13 +68,15 @@ final class TestClock: Sendable {
                 times.append(posted.entry.createdAt.millisecondsSince1970)
             }
             #expect(times == [5_000, 9_000, 9_000, 9_000, 12_000])
-            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+            #expect(try await ConsistencyCheck.run(database: path).isConsistent)
         }
     }
 
     /// Walks 2,500 transactions in pages of 100 while others arrive: every one exactly once, newest first.
-    @Test func pagesWalkTheWholeHistoryOnceWhileNewTransactionsArrive() async throws {
-        try await withLedger { ledger, path async throws in
+    @Test(arguments: StoreKind.all) func pagesWalkTheWholeHistoryOnceWhileNewTransactionsArrive(
+        store: StoreKind
+    ) async throws {
+        try await withLedger(store) { ledger, path async throws in
             let account = AccountID(UUID())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for amount in 1...2_500 {
@@ -117,8 +121,8 @@ final class TestClock: Sendable {
         }
     }
 
-    @Test func pageEdges() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func pageEdges(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let account = newID()
             var sequences: [Int64] = []
             for amount in 1...3 {
@@ -157,9 +161,9 @@ final class TestClock: Sendable {
         }
     }
 
-    @Test func balanceAtAnInstant() async throws {
+    @Test(arguments: StoreKind.all) func balanceAtAnInstant(store: StoreKind) async throws {
         let clock = TestClock()
-        try await withLedger(clock: clock.now) { ledger, path async throws in
+        try await withLedger(store, clock: clock.now) { ledger, path async throws in
             let account = AccountID(UUID())
             for (milliseconds, amount) in [(1_000, 5), (2_000, 7), (2_000, -2), (4_000, 100)] as [(Int64, Int64)] {
                 clock.set(1_767_225_600_000 + milliseconds)  // 2026-01-01T00:00:01Z and on

@@ -3,15 +3,15 @@ import Testing
 
 /// maxVolume counts accepted transactions per account: zero amounts count, replays and refusals do not.
 @Suite(.timeLimit(.minutes(1))) struct TransactionVolumeTests {
-    @Test func emptyDatabase() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func emptyDatabase(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let volume = try await client.transactionVolume()
             #expect(volume == VolumeBody(maxVolume: 0, accounts: []))
         }
     }
 
-    @Test func zeroAmountsCountAndReplaysAndRefusalsDoNot() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func zeroAmountsCountAndReplaysAndRefusalsDoNot(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let zeros = newID()
             let busy = newID()
             for _ in 0..<3 { try await client.postAmount(transactionID: newID(), accountID: zeros, amount: 0) }
@@ -39,8 +39,8 @@ import Testing
         }
     }
 
-    @Test func balanceOfZeroIsStillAnAccount() async throws {
-        try await withApp { client async throws in
+    @Test(arguments: StoreKind.all) func balanceOfZeroIsStillAnAccount(store: StoreKind) async throws {
+        try await withApp(store: store) { client async throws in
             let account = newID()
             try await client.postAmount(transactionID: newID(), accountID: account, amount: 5)
             try await client.postAmount(transactionID: newID(), accountID: account, amount: -5)

@@ -48,3 +48,13 @@ extension ConsistencyCheck {
         }!
     }
 }
+
+extension ConsistencyCheck {
+    /// Checks the database `--database` names: an SQLite file or a PostgreSQL URL (``DatabaseLocation``).
+    public static func run(database: String) async throws -> Report {
+        switch DatabaseLocation(database) {
+        case .sqlite(let path): try run(path: path)
+        case .postgres(let url): try await run(postgresURL: url)
+        }
+    }
+}
