@@ -5,6 +5,10 @@ import Testing
 
 @testable import AccountServiceCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The stores a store-independent test runs against: `@Test(arguments: StoreKind.all)`.
 enum StoreKind: String, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
@@ -23,6 +27,16 @@ enum StoreKind: String, Sendable, CustomTestStringConvertible {
 /// databases) points the tests at an existing server instead.
 actor TestPostgres {
     static let shared = TestPostgres()
+
+    /// `shared`: the one server of the test process, or `TEST_DATABASE_URL`'s. Otherwise a server of the caller's
+    /// own, which it may stop and start again (``stop()``, ``start()``), started from PostgreSQL's programs.
+    init(shared: Bool = true) {
+        self.useExisting = shared
+    }
+
+    private let useExisting: Bool
+    /// The running server's folder, port and the command prefix that runs a program as its owner.
+    private var cluster: (folder: URL, port: Int, user: [String])?
 
     /// The folder of PostgreSQL's programs (Debian's `postgresql` package), the newest version installed.
     static let programs: URL? = {
@@ -69,7 +83,8 @@ actor TestPostgres {
 
     private func started() async throws -> (URLComponents, PostgresClient) {
         if let server { return server }
-        let url = try URLComponents(string: Self.existingServer ?? startServer())!
+        let existing = useExisting ? Self.existingServer : nil
+        let url = try URLComponents(string: existing ?? startServer())!
         let admin = PostgresClient(
             configuration: try PostgresDatabase.configuration(url: url.string!),
             backgroundLogger: PostgresDatabase.quiet)
@@ -128,6 +143,7 @@ actor TestPostgres {
         process.standardError = output
         try process.run()
         lifeline = input
+        cluster = (folder, port, user)
         let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         guard said.hasPrefix("ready") else {
             throw TestPostgresError(message: "PostgreSQL did not start: \(said)")
@@ -135,19 +151,49 @@ actor TestPostgres {
         return "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable"
     }
 
+    /// Stops this server as a crash would (immediate mode: no shutdown checkpoint; it recovers from its log).
+    func stop() throws {
+        guard let (folder, _, user) = cluster else { return }
+        try run(
+            user + [
+                Self.programs!.appendingPathComponent("pg_ctl").path, "stop", "-s", "-m", "immediate", "-D",
+                folder.appendingPathComponent("data").path,
+            ])
+    }
+
+    /// Starts this server again, on the same port and data, and waits until it accepts connections.
+    func start() throws {
+        guard let (folder, port, user) = cluster else { return }
+        try run(
+            user + [
+                Self.programs!.appendingPathComponent("pg_ctl").path, "start", "-w", "-s", "-D",
+                folder.appendingPathComponent("data").path, "-l", folder.appendingPathComponent("server.log").path,
+                "-o", "-p \(port) -k \(folder.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
+            ])
+    }
+
+    /// Runs `command` to its end, its output into a file (not a pipe: a server that pg_ctl starts would inherit
+    /// the pipe and keep it open). posix_spawn and waitpid, not Foundation's Process, whose wait for a child
+    /// never ended here once an application was running in the test process.
     private func run(_ command: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestPostgresError(
-                message: "\(command.joined(separator: " ")): \(String(decoding: text, as: UTF8.self))")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var arguments = command.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, &arguments, environ)
+        guard spawned == 0 else { throw TestPostgresError(message: "cannot run \(command[0]): \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw TestPostgresError(message: "\(command.joined(separator: " ")): status \(status): \(text)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 
@@ -22,41 +23,79 @@ public enum PostgresDatabase {
         }
     }
 
-    /// The client configuration for `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`;
-    /// a Unix socket folder may be given as `?host=/path`.
-    public static func configuration(url text: String) throws -> PostgresClient.Configuration {
-        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
-            throw InvalidURL(url: redacted(text), reason: "expected postgres://user@host:port/database")
-        }
-        let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        let user = url.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
-        let password = url.password.flatMap { $0.removingPercentEncoding }
-        let database = String(url.path.drop(while: { $0 == "/" })).removingPercentEncoding.flatMap {
-            $0.isEmpty ? nil : $0
-        }
-        var configuration: PostgresClient.Configuration
-        if let socketFolder = query["host"], socketFolder.hasPrefix("/") {
-            let port = url.port ?? 5432
-            configuration = .init(
-                unixSocketPath: "\(socketFolder)/.s.PGSQL.\(port)", username: user, password: password,
-                database: database)
-        } else {
-            let tls: PostgresClient.Configuration.TLS
-            switch query["sslmode"] ?? "prefer" {
-            case "disable": tls = .disable
-            case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-            case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-            case let mode: throw InvalidURL(url: redacted(text), reason: "unknown sslmode \(mode)")
+    /// What a `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]` URL names; a Unix
+    /// socket folder may be given as `?host=/path`.
+    struct Target {
+        var host = "127.0.0.1"
+        var port = 5432
+        var socketFolder: String?
+        var user = "postgres"
+        var password: String?
+        var database: String?
+        var sslmode = "prefer"
+
+        init(url text: String) throws {
+            guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
+                throw InvalidURL(url: redacted(text), reason: "expected postgres://user@host:port/database")
             }
-            configuration = .init(
-                host: url.host ?? "127.0.0.1", port: url.port ?? 5432, username: user, password: password,
-                database: database, tls: tls)
+            let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+            if let host = url.host, !host.isEmpty { self.host = host }
+            if let port = url.port { self.port = port }
+            if let folder = query["host"], folder.hasPrefix("/") { socketFolder = folder }
+            if let user = url.user.flatMap({ $0.removingPercentEncoding }) { self.user = user }
+            password = url.password.flatMap { $0.removingPercentEncoding }
+            database = String(url.path.drop(while: { $0 == "/" })).removingPercentEncoding.flatMap {
+                $0.isEmpty ? nil : $0
+            }
+            sslmode = query["sslmode"] ?? "prefer"
+            guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslmode) else {
+                throw InvalidURL(url: redacted(text), reason: "unknown sslmode \(sslmode)")
+            }
         }
-        // Sized for the group commit (one connection) and the concurrent reads of one instance; PostgreSQL's own
-        // default limit is 100 connections, shared by every instance.
-        configuration.options.maximumConnections = 16
-        configuration.options.connectTimeout = .seconds(5)
-        return configuration
+
+        var socketPath: String? { socketFolder.map { "\($0)/.s.PGSQL.\(port)" } }
+
+        /// For the service's connection pool.
+        var client: PostgresClient.Configuration {
+            var configuration: PostgresClient.Configuration
+            if let socketPath {
+                configuration = .init(
+                    unixSocketPath: socketPath, username: user, password: password, database: database)
+            } else {
+                let tls: PostgresClient.Configuration.TLS =
+                    switch sslmode {
+                    case "disable": .disable
+                    case "allow", "prefer": .prefer(.makeClientConfiguration())
+                    default: .require(.makeClientConfiguration())
+                    }
+                configuration = .init(
+                    host: host, port: port, username: user, password: password, database: database, tls: tls)
+            }
+            // Sized for the group commit (one connection), the commit listener and the concurrent reads of one
+            // instance; PostgreSQL's own default limit is 100 connections, shared by every instance.
+            configuration.options.maximumConnections = 16
+            configuration.options.connectTimeout = .seconds(5)
+            return configuration
+        }
+
+        /// For one connection of its own (start-up and the migrations).
+        func connection() throws -> PostgresConnection.Configuration {
+            if let socketPath {
+                return .init(unixSocketPath: socketPath, username: user, password: password, database: database)
+            }
+            let tls: PostgresConnection.Configuration.TLS =
+                switch sslmode {
+                case "disable": .disable
+                case "allow", "prefer": .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                default: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
+            return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+    }
+
+    /// The connection pool's configuration for the database `url` names.
+    public static func configuration(url: String) throws -> PostgresClient.Configuration {
+        try Target(url: url).client
     }
 
     /// The URL without its password, for log lines and messages.
@@ -66,45 +105,52 @@ public enum PostgresDatabase {
         return url.string ?? text
     }
 
-    /// Brings the schema up to date, retrying while the server cannot be reached (it may be starting beside the
-    /// service): after 0.25 s, then twice as long each time up to 5 s, for at most `patience`, with a log line
-    /// each time. A server that answers but refuses (a wrong password, a missing database) fails at once.
+    /// Brings the schema up to date, on a connection of its own. While the server cannot be reached (it may be
+    /// starting beside the service) it tries again after 0.25 s, then twice as long each time up to 5 s, for at
+    /// most `patience`, with a log line each time. A server that answers but refuses (a wrong password, a missing
+    /// database) fails at once.
     public static func prepare(
         url: String, logger: Logger, patience: Duration = .seconds(60)
     ) async throws {
-        let configuration = try configuration(url: url)
+        let configuration = try Target(url: url).connection()
         let started = ContinuousClock.now
         var delay = Duration.milliseconds(250)
         while true {
-            let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
+            let connection: PostgresConnection
             do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await client.run() }
-                    defer { group.cancelAll() }
-                    let applied = try await PostgresLedgerStore.within(.seconds(10)) {
-                        try await PostgresSchema.migrate(client, logger: logger)
-                    }
-                    if !applied.isEmpty {
-                        logger.notice(
-                            "Migrated the PostgreSQL schema",
-                            metadata: ["database": "\(redacted(url))", "versions": "\(applied)"])
-                    }
+                connection = try await PostgresLedgerStore.within(.seconds(10)) {
+                    try await PostgresConnection.connect(configuration: configuration, id: 0, logger: quiet)
                 }
-                return
             } catch let error where PostgresLedgerStore.isUnavailable(error) {
                 let waited = ContinuousClock.now - started
                 guard waited + delay <= patience else {
-                    throw Unreachable(location: redacted(url), waited: waited, lastError: "\(error)")
+                    throw Unreachable(
+                        location: redacted(url), waited: waited, lastError: PostgresLedgerStore.reason(for: error))
                 }
                 logger.warning(
                     "PostgreSQL is not reachable yet; retrying",
                     metadata: [
                         "database": "\(redacted(url))", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
-                        "error": "\(String(describing: error))",
+                        "error": "\(PostgresLedgerStore.reason(for: error))",
                     ])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
+                continue
             }
+            let applied: [Int]
+            do {
+                applied = try await PostgresSchema.migrate(connection, logger: logger)
+                try? await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            if !applied.isEmpty {
+                logger.notice(
+                    "Migrated the PostgreSQL schema",
+                    metadata: ["database": "\(redacted(url))", "versions": "\(applied)"])
+            }
+            return
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The ledger's state in PostgreSQL, shared by any number of service instances.
 ///
@@ -19,7 +20,7 @@ public struct PostgresLedgerStore: LedgerStore {
     /// The channel a commit notifies, so that every instance's waiting feed readers wake (``PostgresCommitListener``).
     static let commitChannel = "ledger_commits"
     /// The longest a request waits for the database before it is answered 503.
-    public static let operationTimeout = Duration.seconds(10)
+    public static let operationTimeout = Duration.seconds(5)
 
     enum SQL {
         static let columns = "sequence, id, account_id, amount, created_at, balance_after"
@@ -253,25 +254,91 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     /// Runs `operation`, turning a database that cannot be reached, or that does not answer within `timeout`,
-    /// into ``StoreUnavailable``. (A request waiting for a connection is cancelled at the timeout; the pool
-    /// keeps trying to connect, so the next request finds the database as soon as it is back.)
+    /// into ``StoreUnavailable``. The answer comes at the timeout even if the operation goes on: a query already
+    /// sent cannot be cancelled from here, and a task group would wait for it. (The pool keeps trying to connect,
+    /// so the next operation finds the database as soon as it is back.)
     static func within<T: Sendable>(
         _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        let race = Race<T>()
         do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)")
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    race.start(continuation, timeout: timeout, operation)
                 }
-                defer { group.cancelAll() }
-                return try await group.next()!
+            } onCancel: {
+                race.finish(.failure(CancellationError()))
             }
         } catch let error as StoreUnavailable {
             throw error
         } catch let error where isUnavailable(error) {
-            throw StoreUnavailable(reason: String(describing: error))
+            throw StoreUnavailable(reason: reason(for: error))
+        }
+    }
+
+    /// An operation racing its timeout: whichever ends first answers; the timer stops when the operation ends.
+    private final class Race<T: Sendable>: Sendable {
+        private struct State {
+            var continuation: CheckedContinuation<T, any Error>?
+            var work: Task<Void, Never>?
+            /// Set once the race is decided; a cancellation may decide it before it starts.
+            var decided = false
+        }
+        private let state = Mutex(State())
+
+        func start(
+            _ continuation: CheckedContinuation<T, any Error>, timeout: Duration,
+            _ operation: @escaping @Sendable () async throws -> T
+        ) {
+            let decided = state.withLock { state in
+                if !state.decided { state.continuation = continuation }
+                return state.decided
+            }
+            guard !decided else { return continuation.resume(throwing: CancellationError()) }
+            let timer = Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                self.finish(.failure(StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)")))
+            }
+            let work = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                timer.cancel()
+                self.finish(result)
+            }
+            let late = state.withLock { state in
+                if !state.decided { state.work = work }
+                return state.decided
+            }
+            if late { work.cancel() }
+        }
+
+        func finish(_ result: Result<T, any Error>) {
+            let (continuation, work) = state.withLock { state in
+                defer { state = State(decided: true) }
+                return state.decided ? (nil, nil) : (state.continuation, state.work)
+            }
+            if case .failure = result { work?.cancel() }
+            continuation?.resume(with: result)
+        }
+    }
+
+    /// What went wrong, in a line for an operator: the server's SQLSTATE and message, or the client's error code
+    /// and the error under it (a refused connection, say). PSQLError's own description hides all of it, so that
+    /// a query's values cannot leak into a log; neither does this.
+    static func reason(for error: any Error) -> String {
+        switch error {
+        case let error as StoreUnavailable:
+            return error.reason
+        case let error as PostgresTransactionError:
+            return [error.beginError, error.closureError, error.commitError].compactMap { $0 }.first.map(reason)
+                ?? "\(error)"
+        case let error as PSQLError:
+            if let server = error.serverInfo {
+                return "PostgreSQL: \(server[.sqlState] ?? "?") \(server[.message] ?? "")"
+            }
+            return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+        default:
+            return String(describing: error)
         }
     }
 
