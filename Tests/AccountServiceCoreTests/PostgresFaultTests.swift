@@ -50,8 +50,10 @@ struct PostgresFaultTests {
         let accounts = (0..<4).map { _ in newID() }
         try await buildApplication(TestArguments(database: url)).test(.router) { client in
             typealias Sent = (id: String, account: String, status: HTTPResponse.Status)
-            // Posters post until `end`; meanwhile the database is stopped for a second and started again.
-            let end = ContinuousClock.now + .seconds(3)
+            // Posters post until `end`; meanwhile the database is stopped for longer than the store waits (so
+            // some requests must get a 503) and started again.
+            let down = PostgresLedgerStore.operationTimeout + .seconds(1)
+            let end = ContinuousClock.now + down + .seconds(2)
             let all = try await withThrowingTaskGroup(of: [Sent].self) { group in
                 for poster in 0..<8 {
                     group.addTask {
@@ -72,7 +74,7 @@ struct PostgresFaultTests {
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(500))
                     try await server.stop()
-                    try await Task.sleep(for: .seconds(1))
+                    try await Task.sleep(for: down)
                     try await server.start()
                     return []
                 }
