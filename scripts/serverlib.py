@@ -6,6 +6,7 @@ is the same for bash scripts."""
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,11 +32,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, database, *, durability="full", log_level="info", extra=(), binary=BINARY):
+    def __init__(self, database, *, durability="full", log_level="info", extra=(), binary=BINARY, log_path=None):
         self.database = database
         self.command = [binary, "--database", database, "--durability", durability, "--log-level", log_level,
                         *extra]
-        self.log_path = database + ".server.log"
+        self.log_path = log_path or database + ".server.log"
         self.process = None
         self.port = None
 
@@ -119,4 +120,65 @@ class Server:
 
     def __exit__(self, *exc):
         self.kill()
+        return False
+
+
+class Postgres:
+    """A throw-away PostgreSQL server for a script: a cluster in a new folder, on a free port of 127.0.0.1, run as
+    the `postgres` user when the script runs as root (PostgreSQL refuses root), with fsync on (the benchmark
+    measures real commits). `with Postgres() as pg:` stops it and removes its folder; `pg.database()` creates a
+    database and returns its URL. Debian's `postgresql` package provides the programs."""
+
+    def __init__(self, fsync=True):
+        versions = sorted((int(v) for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), reverse=True) \
+            if os.path.isdir("/usr/lib/postgresql") else []
+        if not versions:
+            raise ServerError("PostgreSQL's programs are not installed (Debian: apt-get install postgresql)")
+        self.bin = f"/usr/lib/postgresql/{versions[0]}/bin"
+        self.fsync = fsync
+        self.folder = None
+        self.port = None
+
+    def _as_owner(self, command):
+        return ["runuser", "-u", "postgres", "--"] + command if os.geteuid() == 0 else command
+
+    def start(self):
+        import tempfile
+        self.folder = tempfile.mkdtemp(prefix="account-service-postgres-")
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", self.folder], check=True)
+        data = os.path.join(self.folder, "data")
+        subprocess.run(self._as_owner([f"{self.bin}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E",
+                                       "UTF8", "--no-sync"]), check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+                   f"-c shared_buffers=256MB -c fsync={'on' if self.fsync else 'off'}")
+        subprocess.run(self._as_owner([f"{self.bin}/pg_ctl", "start", "-w", "-s", "-D", data, "-l",
+                                       os.path.join(self.folder, "server.log"), "-o", options]), check=True)
+        return self
+
+    def url(self, database="postgres"):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def psql(self, sql, database="postgres"):
+        return subprocess.run([f"{self.bin}/psql", "-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-p", str(self.port),
+                               "-U", "postgres", "-d", database, "-c", sql], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def database(self, name):
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self):
+        if self.folder:
+            subprocess.run(self._as_owner([f"{self.bin}/pg_ctl", "stop", "-s", "-m", "fast", "-D",
+                                           os.path.join(self.folder, "data")]), stderr=subprocess.DEVNULL)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
         return False

@@ -61,7 +61,9 @@ actor TestPostgres {
         return false
     }()
 
-    private var server: (url: URLComponents, admin: PostgresClient)?
+    /// The server's start, shared by every caller: an actor is reentrant, so a second caller arriving while the
+    /// first awaits the server must wait for the same start rather than begin another.
+    private var starting: Task<(URLComponents, PostgresClient), any Error>?
     /// Holds the write end of the pipe the server's shell reads; never closed while the process lives.
     private var lifeline: Pipe?
 
@@ -82,19 +84,24 @@ actor TestPostgres {
     }
 
     private func started() async throws -> (URLComponents, PostgresClient) {
-        if let server { return server }
+        if let starting { return try await starting.value }
         let existing = useExisting ? Self.existingServer : nil
         let url = try URLComponents(string: existing ?? startServer())!
+        let task = Task { try await Self.connect(to: url) }
+        starting = task
+        return try await task.value
+    }
+
+    /// An administrative client of the server at `url`, once the server answers.
+    private static func connect(to url: URLComponents) async throws -> (URLComponents, PostgresClient) {
         let admin = PostgresClient(
             configuration: try PostgresDatabase.configuration(url: url.string!),
             backgroundLogger: PostgresDatabase.quiet)
         Task.detached { await admin.run() }
-        // Ready when it answers (a new cluster takes a moment to accept connections).
         var lastError: (any Error)?
         for _ in 0..<300 {
             do {
                 try await PostgresLedgerStore.within(.seconds(2)) { try await admin.query("SELECT 1") }
-                server = (url, admin)
                 return (url, admin)
             } catch {
                 lastError = error
@@ -138,6 +145,11 @@ actor TestPostgres {
             ]
         let input = Pipe()
         let output = Pipe()
+        // Only the shell may hold the pipe: a process started later (another server, a service under test) that
+        // inherited its write end would keep the shell waiting after this process ends.
+        for descriptor in [input.fileHandleForWriting.fileDescriptor, input.fileHandleForReading.fileDescriptor] {
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = output
