@@ -69,11 +69,6 @@ public struct PostgresLedgerStore: LedgerStore {
             WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
             ORDER BY id
             """
-
-        /// Every statement that serves a GET; `PostgresStoreTests` checks their plans.
-        static let reads = [
-            transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, maxTransactionVolume,
-        ]
     }
 
     let client: PostgresClient
