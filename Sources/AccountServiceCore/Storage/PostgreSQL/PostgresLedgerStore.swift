@@ -28,8 +28,9 @@ public struct PostgresLedgerStore: LedgerStore {
         static let recorded = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
         static let balances = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
         /// Every change of a commit in one statement. The sub-statements of a WITH see one snapshot, and the
-        /// foreign key is checked at the end of the statement, when the new accounts exist. It answers how many
-        /// existing accounts it updated: fewer than it was given means a balance changed under the commit.
+        /// foreign key is checked at the end of the statement, when the new accounts exist. If it updated fewer
+        /// existing accounts than $16 (a balance changed under the commit), it fails, dividing by zero
+        /// (SQLSTATE 22012), so that nothing of it is written and the COMMIT sent behind it rolls back.
         static let write = """
             WITH new_accounts AS (
                 INSERT INTO accounts (id, balance, transaction_count)
@@ -45,7 +46,7 @@ public struct PostgresLedgerStore: LedgerStore {
             ), head AS (
                 UPDATE ledger_head SET last_sequence = $14, last_created_at = $15
             )
-            SELECT (SELECT count(*) FROM updated), pg_notify('\(commitChannel)', '')
+            SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int, pg_notify('\(commitChannel)', '')
             """
         static let transactionByID = "SELECT \(columns) FROM transactions WHERE id = $1"
         static let balanceByID = "SELECT balance FROM accounts WHERE id = $1"
@@ -94,40 +95,76 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
+    /// Two round trips: BEGIN, the head lock and the snapshot are sent at once (pipelined on the connection;
+    /// PostgreSQL runs them in order, so the snapshot's statements start after the lock is granted and see every
+    /// commit before it); then, once the rules have decided, the write and COMMIT. The write statement itself
+    /// fails when an update did not apply, so a COMMIT sent behind it can only commit a whole plan (PostgreSQL
+    /// answers a COMMIT of a failed transaction with a rollback).
     private func commitOnce(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
-        try await client.withTransaction(logger: logger) { connection in
-            var snapshot = LedgerSnapshot()
-            for try await (sequence, createdAt) in try await connection.query(
-                PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger
-            ).decode((Int64, Int64?).self) {
-                snapshot.lastSequence = sequence
-                snapshot.lastCreatedAt = createdAt.map(Timestamp.init(millisecondsSince1970:))
+        try await client.withConnection { connection in
+            let sent = [
+                send("BEGIN", on: connection),
+                send(PostgresQuery(unsafeSQL: SQL.lockHead), on: connection),
+                send(
+                    PostgresQuery(unsafeSQL: SQL.recorded, binds: Self.binds(postings.map(\.id.uuid))), on: connection),
+                send(
+                    PostgresQuery(
+                        unsafeSQL: SQL.balances, binds: Self.binds(Array(Set(postings.map(\.accountID.uuid))))),
+                    on: connection),
+            ]
+            do {
+                var results: [PostgresQueryResult] = []
+                for future in sent { results.append(try await future.get()) }
+                var snapshot = LedgerSnapshot()
+                for row in results[1].rows {
+                    let (sequence, createdAt) = try row.decode((Int64, Int64?).self)
+                    snapshot.lastSequence = sequence
+                    snapshot.lastCreatedAt = createdAt.map(Timestamp.init(millisecondsSince1970:))
+                }
+                for row in results[2].rows {
+                    let entry = try Self.entry(row)
+                    snapshot.recorded[entry.transaction.id] = entry
+                }
+                for row in results[3].rows {
+                    let (id, balance) = try row.decode((UUID, Int64).self)
+                    snapshot.balances[AccountID(id)] = balance
+                }
+                let plan = decide(snapshot)
+                guard let last = plan.created.last else {
+                    _ = try await send("COMMIT", on: connection).get()
+                    return plan
+                }
+                let write = send(writeQuery(plan, last: last), on: connection)
+                let commit = send("COMMIT", on: connection)
+                do {
+                    _ = try await write.get()
+                } catch {
+                    _ = try? await commit.get()
+                    throw Self.isUpdateMismatch(error) ? ConcurrentModification() : error
+                }
+                _ = try await commit.get()
+                return plan
+            } catch {
+                for future in sent { _ = try? await future.get() }
+                _ = try? await send("ROLLBACK", on: connection).get()
+                throw error
             }
-            let ids = postings.map(\.id.uuid)
-            for try await row in try await connection.query(
-                PostgresQuery(unsafeSQL: SQL.recorded, binds: Self.binds(ids)), logger: logger)
-            {
-                let entry = try Self.entry(row)
-                snapshot.recorded[entry.transaction.id] = entry
-            }
-            let accounts = Array(Set(postings.map(\.accountID.uuid)))
-            for try await (id, balance) in try await connection.query(
-                PostgresQuery(unsafeSQL: SQL.balances, binds: Self.binds(accounts)), logger: logger
-            ).decode((UUID, Int64).self) {
-                snapshot.balances[AccountID(id)] = balance
-            }
-            let plan = decide(snapshot)
-            if let last = plan.created.last { try await write(plan, last: last, on: connection) }
-            return plan
         }
     }
 
-    private func write(_ plan: CommitPlan, last: LedgerEntry, on connection: PostgresConnection) async throws {
+    /// Writes `query` to the connection at once and returns its result to come: queries sent one after another
+    /// from one task reach PostgreSQL in that order, without waiting for each other's answers.
+    private func send(_ query: PostgresQuery, on connection: PostgresConnection) -> EventLoopFuture<PostgresQueryResult>
+    {
+        connection.query(query, logger: logger)
+    }
+
+    private func writeQuery(_ plan: CommitPlan, last: LedgerEntry) -> PostgresQuery {
         let new = plan.accounts.filter { $0.previousBalance == nil }
         let updated = plan.accounts.filter { $0.previousBalance != nil }
-        var binds = PostgresBindings(capacity: 15)
+        var binds = PostgresBindings(capacity: 16)
         binds.append(new.map(\.account.uuid))
         binds.append(new.map(\.balance))
         binds.append(new.map(\.addedTransactions))
@@ -143,21 +180,19 @@ public struct PostgresLedgerStore: LedgerStore {
         binds.append(plan.created.map(\.balanceAfter))
         binds.append(last.sequence)
         binds.append(last.createdAt.millisecondsSince1970)
-        for try await (count, _) in try await connection.query(
-            PostgresQuery(unsafeSQL: SQL.write, binds: binds), logger: logger
-        ).decode((Int64, String).self) where count != updated.count {
-            throw ConcurrentModification(expected: updated.count, updated: Int(count))
-        }
+        binds.append(Int64(updated.count))
+        return PostgresQuery(unsafeSQL: SQL.write, binds: binds)
+    }
+
+    /// The write statement's own refusal: fewer accounts updated than planned (``SQL/write``).
+    static func isUpdateMismatch(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "22012"
     }
 
     /// The database changed under a commit: an account's balance was not the one its snapshot held. Never
     /// expected (every commit holds the head lock); the commit is rolled back.
     struct ConcurrentModification: Error, CustomStringConvertible {
-        let expected: Int
-        let updated: Int
-        var description: String {
-            "\(expected - updated) account balances changed during a commit; it was rolled back"
-        }
+        var description: String { "an account's balance changed during a commit; it was rolled back" }
     }
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
@@ -167,12 +202,20 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
+    /// The hottest read, prepared once per connection (a named statement: no parse or plan per request).
+    struct BalanceByID: PostgresPreparedStatement {
+        static let sql = SQL.balanceByID
+        typealias Row = Int64
+        let id: UUID
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(id) }
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    }
+
     public func balance(of account: AccountID) async throws -> Int64? {
         try await available {
-            try await first(
-                of: client.query(PostgresQuery(unsafeSQL: SQL.balanceByID, binds: Self.binds(account.uuid)))
-            )
-            .map { try $0.decode(Int64.self) }
+            var rows = try await client.execute(BalanceByID(id: account.uuid)).makeAsyncIterator()
+            return try await rows.next()
         }
     }
 
