@@ -94,22 +94,26 @@ import Testing
     }
 
     /// A commit whose snapshot no longer holds (a balance changed behind the rules' back) is refused whole.
-    @Test func aCommitOnAStaleBalanceWritesNothing() async throws {
-        try await withTemporaryDatabase { path in
-            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
-            let account = AccountID(UUID())
-            _ = try await Ledger.commit(
-                [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
-            let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
-            await #expect(throws: SQLiteLedgerStore.ConcurrentModification.self) {
-                _ = try await store.commit([posting]) { snapshot in
-                    var stale = snapshot
-                    stale.balances[account] = 4
-                    return Ledger.plan([Batch([posting])], on: stale, now: .now())
+    @Test(arguments: StoreKind.all) func aCommitOnAStaleBalanceWritesNothing(kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { location in
+            try await withStore(at: location) { store in
+                let account = AccountID(UUID())
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
+                let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
+                await #expect {
+                    _ = try await store.commit([posting]) { snapshot in
+                        var stale = snapshot
+                        stale.balances[account] = 4
+                        return Ledger.plan([Batch([posting])], on: stale, now: .now())
+                    }
+                } throws: { error in
+                    error is SQLiteLedgerStore.ConcurrentModification
+                        || error is PostgresLedgerStore.ConcurrentModification
                 }
+                #expect(try await store.balance(of: account) == 5)
+                #expect(try await store.transaction(posting.id) == nil)
             }
-            #expect(try await store.balance(of: account) == 5)
-            #expect(try await store.transaction(posting.id) == nil)
         }
     }
 
