@@ -4,13 +4,15 @@
 /// no transaction with a sequence ≤ S becomes visible later. A store assigns sequences in commit order, inside
 /// the write transaction that makes them visible, and never lets a commit with smaller sequences become visible
 /// after one with larger sequences (SQLite's single writer gives this: each commit takes the next sequences while
-/// it holds the write lock, and becomes visible at once, whole).
+/// it holds the write lock, and becomes visible at once, whole; PostgreSQL's commits all lock one row first, see
+/// ``PostgresLedgerStore``).
 public protocol LedgerStore: Sendable {
     /// Commits `postings` in one atomic, durable write transaction, decided by the ledger's rules.
     ///
     /// Inside the transaction the store reads what the rules need (``LedgerSnapshot``), calls `decide` once with
     /// it, writes the ``CommitPlan``'s changes, and commits. It returns the plan once the commit is durable. If
-    /// anything fails, nothing is written and the error is thrown.
+    /// anything fails, nothing is written and the error is thrown. (A store may roll back and try once more on a
+    /// new snapshot, calling `decide` again; it returns the plan it committed. `decide` is pure.)
     func commit(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan

@@ -79,7 +79,9 @@ public enum LedgerDatabase {
                 {
                     return "the file is not writable"
                 }
-                return "SQLite: \(error.message ?? "\(error.resultCode)")"
+                // The extended code says which I/O failed (SQLITE_IOERR_SHMSIZE: the -shm file could not grow,
+                // often a full disk).
+                return "SQLite: \(error.message ?? "\(error.resultCode)") (\(error.extendedResultCode))"
             default:
                 return "SQLite: \(error.message ?? "\(error.resultCode)")"
             }
