@@ -11,14 +11,10 @@ import Testing
         try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let amounts: [Int64] = (1...400).map { $0 % 7 == 0 ? -Int64($0) : Int64($0) * 3 }
-            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for amount in amounts {
-                    group.addTask {
-                        try await client.postAmount(transactionID: newID(), accountID: account, amount: amount).status
-                    }
-                }
-                for try await status in group { #expect(status == .ok) }
+            let statuses = try await concurrently(amounts) { amount in
+                try await client.postAmount(transactionID: newID(), accountID: account, amount: amount).status
             }
+            #expect(statuses.count == amounts.count && statuses.allSatisfy { $0 == .ok })
             #expect(try await client.balance(account) == amounts.reduce(0, +))
             #expect(
                 try await client.transactionVolume() == VolumeBody(maxVolume: Int64(amounts.count), accounts: [account])
@@ -30,17 +26,12 @@ import Testing
         try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let id = newID()
-            let replays = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<100 {
-                    group.addTask {
-                        let response = try await client.postAmount(transactionID: id, accountID: account, amount: 25)
-                        #expect(response.status == .ok)
-                        #expect(try response.decode(TransactionBody.self).amount == 25)
-                        return response.headers[HTTPField.Name("Idempotent-Replayed")!] == "true"
-                    }
-                }
-                return try await group.reduce(into: 0) { count, replayed in count += replayed ? 1 : 0 }
-            }
+            let replays = try await concurrently(Array(0..<100)) { _ in
+                let response = try await client.postAmount(transactionID: id, accountID: account, amount: 25)
+                #expect(response.status == .ok)
+                #expect(try response.decode(TransactionBody.self).amount == 25)
+                return response.headers[HTTPField.Name("Idempotent-Replayed")!] == "true"
+            }.filter { $0 }.count
             #expect(replays == 99)
             #expect(try await client.balance(account) == 25)
             #expect(try await client.transactionVolume().maxVolume == 1)
@@ -51,18 +42,10 @@ import Testing
         try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()
             let id = newID()
-            let statuses = try await withThrowingTaskGroup(of: (Int64, HTTPResponse.Status).self) { group in
-                for amount in 1...50 {
-                    group.addTask {
-                        (
-                            Int64(amount),
-                            try await client.postAmount(transactionID: id, accountID: account, amount: Int64(amount))
-                                .status
-                        )
-                    }
-                }
-                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-            }
+            let statuses = Dictionary(
+                uniqueKeysWithValues: try await concurrently(Array(Int64(1)...50)) { amount in
+                    (amount, try await client.postAmount(transactionID: id, accountID: account, amount: amount).status)
+                })
             let accepted = statuses.filter { $0.value == .ok }
             #expect(accepted.count == 1)
             #expect(statuses.values.filter { $0 == .unprocessableContent }.count == 49)

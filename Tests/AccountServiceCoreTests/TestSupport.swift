@@ -49,6 +49,27 @@ func withLedger(
     }
 }
 
+/// Runs `body` for each of `inputs` concurrently, at most `width` at once, and returns the results in completion
+/// order. A live test client has a few connections (AsyncHTTPClient's pool); hundreds of requests started at once
+/// only queue for them, and one that waits longer than the pool's timeout on a busy machine fails.
+func concurrently<Input: Sendable, Output: Sendable>(
+    _ inputs: [Input], width: Int = 16, _ body: @escaping @Sendable (Input) async throws -> Output
+) async throws -> [Output] {
+    try await withThrowingTaskGroup(of: Output.self) { group in
+        var pending = inputs.makeIterator()
+        for _ in 0..<width {
+            guard let input = pending.next() else { break }
+            group.addTask { try await body(input) }
+        }
+        var results: [Output] = []
+        while let result = try await group.next() {
+            results.append(result)
+            if let input = pending.next() { group.addTask { try await body(input) } }
+        }
+        return results
+    }
+}
+
 /// Waits until `condition` holds. It sleeps between looks, so a test's time limit (which cancels the test)
 /// ends the wait with CancellationError; a loop of `Task.yield()` would ignore the cancellation and spin on.
 func waitUntil(_ condition: () -> Bool) async throws {
