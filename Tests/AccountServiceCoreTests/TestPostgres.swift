@@ -245,15 +245,8 @@ func withStore<T: Sendable>(
         return try await body(SQLiteLedgerStore(pool: pool))
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
-        let client = PostgresClient(
-            configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await body(PostgresLedgerStore(client: client, logger: PostgresDatabase.quiet))
+        return try await PostgresDatabase.withClient(url: url) { client in
+            try await body(PostgresLedgerStore(client: client, logger: PostgresDatabase.quiet))
         }
     }
 }

@@ -8,15 +8,8 @@ extension ConsistencyCheck {
     /// the foreign key itself; in its place the check verifies the ledger head: its last sequence is the largest
     /// recorded, and sequences run from 1 without a gap (what the change feed promises).
     public static func run(postgresURL url: String, logger: Logger = PostgresDatabase.quiet) async throws -> Report {
-        let client = PostgresClient(
-            configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
-        return try await withThrowingTaskGroup(of: Report?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await client.withTransaction(logger: logger) { connection in
+        try await PostgresDatabase.withClient(url: url) { client in
+            try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 var tally = Tally()
                 var expected: Int64 = 1
@@ -45,7 +38,7 @@ extension ConsistencyCheck {
                 }
                 return tally.finish()
             }
-        }!
+        }
     }
 }
 

@@ -98,6 +98,22 @@ public enum PostgresDatabase {
         try Target(url: url).client
     }
 
+    /// Runs `body` with a connection pool to the database `url` names, running for as long as `body` does (for a
+    /// command such as `check`; the service runs its pool as a service instead).
+    public static func withClient<T: Sendable>(
+        url: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) async throws -> T {
+        let client = PostgresClient(configuration: try configuration(url: url), backgroundLogger: quiet)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
     /// The URL without its password, for log lines and messages.
     public static func redacted(_ text: String) -> String {
         guard var url = URLComponents(string: text), url.password != nil else { return text }

@@ -89,7 +89,7 @@ public struct PostgresLedgerStore: LedgerStore {
         try await available {
             do {
                 return try await commitOnce(postings, decide: decide)
-            } catch let error where Self.isUniqueViolation(error) {
+            } catch let error where Self.sqlState(of: error) == "23505" {  // unique_violation
                 return try await commitOnce(postings, decide: decide)
             }
         }
@@ -142,7 +142,8 @@ public struct PostgresLedgerStore: LedgerStore {
                     _ = try await write.get()
                 } catch {
                     _ = try? await commit.get()
-                    throw Self.isUpdateMismatch(error) ? ConcurrentModification() : error
+                    // 22012: the write statement's own refusal, fewer accounts updated than planned (``SQL/write``).
+                    throw Self.sqlState(of: error) == "22012" ? ConcurrentModification() : error
                 }
                 _ = try await commit.get()
                 return plan
@@ -184,9 +185,9 @@ public struct PostgresLedgerStore: LedgerStore {
         return PostgresQuery(unsafeSQL: SQL.write, binds: binds)
     }
 
-    /// The write statement's own refusal: fewer accounts updated than planned (``SQL/write``).
-    static func isUpdateMismatch(_ error: any Error) -> Bool {
-        (error as? PSQLError)?.serverInfo?[.sqlState] == "22012"
+    /// The SQLSTATE of an error the server raised, if it is one.
+    static func sqlState(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
     /// The database changed under a commit: an account's balance was not the one its snapshot held. Never
@@ -246,13 +247,14 @@ public struct PostgresLedgerStore: LedgerStore {
 
     public func transactionVolume() async throws -> TransactionVolume {
         try await available {
-            var volume = TransactionVolume(maxVolume: 0, accounts: [])
+            var (maxVolume, accounts): (Int64, [AccountID]) = (0, [])
             for try await (id, count) in try await client.query(PostgresQuery(unsafeSQL: SQL.maxTransactionVolume))
                 .decode((UUID, Int64).self)
             {
-                volume = TransactionVolume(maxVolume: count, accounts: volume.accounts + [AccountID(id)])
+                maxVolume = count
+                accounts.append(AccountID(id))
             }
-            return volume
+            return TransactionVolume(maxVolume: maxVolume, accounts: accounts)
         }
     }
 
@@ -367,9 +369,6 @@ public struct PostgresLedgerStore: LedgerStore {
         switch error {
         case let error as StoreUnavailable:
             return error.reason
-        case let error as PostgresTransactionError:
-            return [error.beginError, error.closureError, error.commitError].compactMap { $0 }.first.map(reason)
-                ?? "\(error)"
         case let error as PSQLError:
             if let server = error.serverInfo {
                 return "PostgreSQL: \(server[.sqlState] ?? "?") \(server[.message] ?? "")"
@@ -387,12 +386,10 @@ public struct PostgresLedgerStore: LedgerStore {
         switch error {
         case is StoreUnavailable:
             return true
-        case let error as PostgresTransactionError:
-            return [error.beginError, error.closureError, error.commitError].contains { $0.map(isUnavailable) ?? false }
         case let error as PSQLError where error.code == .server:
             // Class 08: connection exception; 57P01-03: the server is shutting down or starting;
             // class 53: insufficient resources (too many connections, disk full).
-            let state = error.serverInfo?[.sqlState] ?? ""
+            let state = sqlState(of: error) ?? ""
             return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53")
         case let error as PSQLError:
             return ![
@@ -405,17 +402,6 @@ public struct PostgresLedgerStore: LedgerStore {
             // The pool's own errors (its circuit breaker when the server stays unreachable), a cancelled request
             // and the channel's errors.
             return true
-        }
-    }
-
-    static func isUniqueViolation(_ error: any Error) -> Bool {
-        switch error {
-        case let error as PostgresTransactionError:
-            return [error.closureError, error.commitError].contains { $0.map(isUniqueViolation) ?? false }
-        case let error as PSQLError:
-            return error.code == .server && error.serverInfo?[.sqlState] == "23505"
-        default:
-            return false
         }
     }
 }
