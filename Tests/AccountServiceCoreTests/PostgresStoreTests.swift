@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import AccountServiceCore
@@ -48,6 +49,37 @@ struct PostgresStoreTests {
                     #expect(!plan.isEmpty)
                     #expect(!plan.contains { $0.contains("Seq Scan") }, "\(sql)\n\(plan.joined(separator: "\n"))")
                 }
+            }
+        }
+    }
+
+    /// A commit is tried without the head lock first, on the condition that the head has not moved since its
+    /// snapshot. When it has (here the first snapshot is made to look older than the head, as when another
+    /// instance commits in between), nothing of the first try is written, and the commit is decided again and
+    /// made under the lock: once, with the sequence after the head's.
+    @Test func aCommitWhoseHeadMovedIsMadeAgainUnderTheLock() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            try await withStore(at: url) { store in
+                let account = AccountID(UUID())
+                let first = Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)
+                _ = try await Ledger.commit([Batch([first])], to: store)
+                let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 2)
+                let decisions = Mutex(0)
+                let plan = try await store.commit([posting]) { snapshot in
+                    var seen = snapshot
+                    if decisions.withLock({ count in
+                        count += 1
+                        return count == 1
+                    }) {
+                        seen.lastSequence += 5
+                    }
+                    return Ledger.plan([Batch([posting])], on: seen, now: .now())
+                }
+                #expect(decisions.withLock { $0 } == 2)
+                #expect(plan.created.map(\.sequence) == [2])
+                #expect(try await store.transaction(posting.id)?.sequence == 2)
+                #expect(try await store.balance(of: account) == 7)
+                #expect(try await store.transactions(after: 0, limit: 10).map(\.sequence) == [1, 2])
             }
         }
     }

@@ -5,14 +5,15 @@ import Synchronization
 
 /// The ledger's state in PostgreSQL, shared by any number of service instances.
 ///
-/// **Commits** are serialized across instances by one row, `ledger_head`: a commit's first statement locks it
-/// (`SELECT … FOR UPDATE`), and the lock is held until the commit is visible. So a commit reads its snapshot after
-/// every earlier commit of every instance is visible, takes the sequences after the head's, and a later commit
-/// cannot become visible first: the feed never skips (the gap-safety rule of ``LedgerStore``). One lock taken
-/// first by everyone cannot deadlock, and the account updates still apply only if each balance is the one the
-/// snapshot held. A commit is a constant number of round trips whatever its size: BEGIN, the head, the snapshot
-/// (two statements, each an `= ANY(array)` index probe), one statement that writes everything (`unnest` of
-/// arrays), COMMIT.
+/// **Commits** are serialized across instances by one row, `ledger_head`, which holds the last sequence: a
+/// commit's write updates it on the condition that it still holds the sequence the commit's snapshot read, and
+/// every other change of the write joins that update, so a commit writes only on the snapshot it decided on, and
+/// the head's row lock, held until the commit is visible, keeps the next commit from becoming visible first: the
+/// feed never skips (the gap-safety rule of ``LedgerStore``). A commit is two round trips whatever its size: one
+/// statement reads the snapshot (`= ANY(array)` index probes), one writes everything (`unnest` of arrays); each
+/// commits on its own. When the head moved in between (another instance committed), the commit is made again
+/// inside a transaction that locks the head first (`SELECT … FOR UPDATE`); one lock taken first by everyone
+/// cannot deadlock, and the account updates still apply only if each balance is the one the snapshot held.
 ///
 /// **Faults**: an operation that cannot reach the database within ``operationTimeout`` throws
 /// ``StoreUnavailable``; the client reconnects by itself when the database returns.
@@ -24,29 +25,45 @@ public struct PostgresLedgerStore: LedgerStore {
 
     enum SQL {
         static let columns = "sequence, id, account_id, amount, created_at, balance_after"
-        static let lockHead = "SELECT last_sequence, last_created_at FROM ledger_head FOR UPDATE"
-        static let recorded = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
-        static let balances = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
-        /// Every change of a commit in one statement. The sub-statements of a WITH see one snapshot, and the
-        /// foreign key is checked at the end of the statement, when the new accounts exist. If it updated fewer
-        /// existing accounts than $16 (a balance changed under the commit), it fails, dividing by zero
-        /// (SQLSTATE 22012), so that nothing of it is written and the COMMIT sent behind it rolls back.
+        static let lockHead = "SELECT last_sequence FROM ledger_head FOR UPDATE"
+        /// What the rules need, in one statement so that it is one snapshot: the head (kind 0: last sequence and
+        /// commit time), the postings' recorded transactions (kind 1, ``columns``) and their accounts' balances
+        /// (kind 2: balance, id), each an `= ANY(array)` index probe.
+        static let snapshot = """
+            SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, NULL::int8, NULL::int8
+            FROM ledger_head
+            UNION ALL
+            SELECT 1, sequence, created_at, id, account_id, amount, balance_after
+            FROM transactions WHERE id = ANY($1::uuid[])
+            UNION ALL
+            SELECT 2, balance, NULL, id, NULL, NULL, NULL FROM accounts WHERE id = ANY($2::uuid[])
+            """
+        /// Every change of a commit in one statement, made on the condition that the head still holds the last
+        /// sequence of the snapshot ($17): the head's update is the condition, and every other change joins it,
+        /// so when another commit moved the head nothing is written and no row is returned. Otherwise the head
+        /// row stays locked until the commit is visible, so commits become visible in sequence order (the
+        /// gap-safety rule of ``LedgerStore``). The sub-statements see one snapshot, and the foreign key is
+        /// checked at the end of the statement, when the new accounts exist. If it updated fewer existing accounts
+        /// than $16 (a balance changed under the commit), it fails, dividing by zero (SQLSTATE 22012), and nothing
+        /// of it is written.
         static let write = """
-            WITH new_accounts AS (
+            WITH head AS (
+                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15 WHERE last_sequence = $17
+                RETURNING 1
+            ), new_accounts AS (
                 INSERT INTO accounts (id, balance, transaction_count)
-                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[])
+                SELECT u.* FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
             ), updated AS (
                 UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
-                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous)
+                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous), head
                 WHERE a.id = u.id AND a.balance = u.previous
                 RETURNING 1
             ), inserted AS (
                 INSERT INTO transactions (\(columns))
-                SELECT * FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[])
-            ), head AS (
-                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15
+                SELECT u.* FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[]) AS u,
+                    head
             )
-            SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int, pg_notify('\(commitChannel)', '')
+            SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int, pg_notify('\(commitChannel)', '') FROM head
             """
         static let transactionByID = "SELECT \(columns) FROM transactions WHERE id = $1"
         static let balanceByID = "SELECT balance FROM accounts WHERE id = $1"
@@ -80,92 +97,98 @@ public struct PostgresLedgerStore: LedgerStore {
         self.logger = logger
     }
 
-    /// A commit that tried to record a Transaction-Id already recorded is tried once more, on a new snapshot, which
-    /// then holds it (a replay or a conflict). Every commit reads under the head lock, so only a writer outside
-    /// the service could cause that; the database's uniqueness is what makes it harmless.
+    /// A commit is first tried optimistically, in two round trips and two statements that each commit on
+    /// their own: the snapshot, then the write on the condition that the head has not moved (``SQL/write``).
+    /// One instance's commits never move the head under each other (the ledger commits one at a time), so that
+    /// is the usual case. When another instance committed in between, or a Transaction-Id was recorded by
+    /// another writer (a unique violation), it is tried again under the head lock, which cannot fail so.
     public func commit(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
         try await available {
-            do {
-                return try await commitOnce(postings, decide: decide)
-            } catch let error where Self.sqlState(of: error) == "23505" {  // unique_violation
-                return try await commitOnce(postings, decide: decide)
-            }
-        }
-    }
-
-    /// Two round trips: BEGIN, the head lock and the snapshot are sent at once (pipelined on the connection;
-    /// PostgreSQL runs them in order, so the snapshot's statements start after the lock is granted and see every
-    /// commit before it); then, once the rules have decided, the write and COMMIT. The write statement itself
-    /// fails when an update did not apply, so a COMMIT sent behind it can only commit a whole plan (PostgreSQL
-    /// answers a COMMIT of a failed transaction with a rollback).
-    private func commitOnce(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
-    ) async throws -> CommitPlan {
-        try await client.withConnection { connection in
-            let sent = [
-                send("BEGIN", on: connection),
-                send(PostgresQuery(unsafeSQL: SQL.lockHead), on: connection),
-                send(
-                    PostgresQuery(unsafeSQL: SQL.recorded, binds: Self.binds(postings.map(\.id.uuid))), on: connection),
-                send(
-                    PostgresQuery(
-                        unsafeSQL: SQL.balances, binds: Self.binds(Array(Set(postings.map(\.accountID.uuid))))),
-                    on: connection),
-            ]
-            do {
-                var results: [PostgresQueryResult] = []
-                for future in sent { results.append(try await future.get()) }
-                var snapshot = LedgerSnapshot()
-                for row in results[1].rows {
-                    let (sequence, createdAt) = try row.decode((Int64, Int64?).self)
-                    snapshot.lastSequence = sequence
-                    snapshot.lastCreatedAt = createdAt.map(Timestamp.init(millisecondsSince1970:))
-                }
-                for row in results[2].rows {
-                    let entry = try Self.entry(row)
-                    snapshot.recorded[entry.transaction.id] = entry
-                }
-                for row in results[3].rows {
-                    let (id, balance) = try row.decode((UUID, Int64).self)
-                    snapshot.balances[AccountID(id)] = balance
-                }
-                let plan = decide(snapshot)
-                guard let last = plan.created.last else {
-                    _ = try await send("COMMIT", on: connection).get()
-                    return plan
-                }
-                let write = send(writeQuery(plan, last: last), on: connection)
-                let commit = send("COMMIT", on: connection)
+            try await client.withConnection { connection in
                 do {
-                    _ = try await write.get()
-                } catch {
-                    _ = try? await commit.get()
-                    // 22012: the write statement's own refusal, fewer accounts updated than planned (``SQL/write``).
-                    throw Self.sqlState(of: error) == "22012" ? ConcurrentModification() : error
+                    let plan = decide(try await snapshot(of: postings, on: connection))
+                    if try await write(plan, on: connection) { return plan }
+                } catch let error where Self.sqlState(of: error) == "23505" {  // unique_violation
                 }
-                _ = try await commit.get()
-                return plan
-            } catch {
-                for future in sent { _ = try? await future.get() }
-                _ = try? await send("ROLLBACK", on: connection).get()
-                throw error
+                return try await commitLocked(postings, decide: decide, on: connection)
             }
         }
     }
 
-    /// Writes `query` to the connection at once and returns its result to come: queries sent one after another
-    /// from one task reach PostgreSQL in that order, without waiting for each other's answers.
-    private func send(_ query: PostgresQuery, on connection: PostgresConnection) -> EventLoopFuture<PostgresQueryResult>
+    /// A commit under the head lock: BEGIN, the lock, the snapshot, the write, COMMIT. Every commit that writes
+    /// waits for the lock (or, optimistic, fails on the head it changes), so nothing changes the snapshot.
+    private func commitLocked(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan,
+        on connection: PostgresConnection
+    ) async throws -> CommitPlan {
+        _ = try await connection.query("BEGIN", logger: logger)
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger)
+            let plan = decide(try await snapshot(of: postings, on: connection))
+            guard try await write(plan, on: connection) else { throw ConcurrentModification() }
+            _ = try await connection.query("COMMIT", logger: logger)
+            return plan
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    /// What the rules need, read in one statement (``SQL/snapshot``).
+    private func snapshot(of postings: [Transaction], on connection: PostgresConnection) async throws -> LedgerSnapshot
     {
-        connection.query(query, logger: logger)
+        var binds = PostgresBindings(capacity: 2)
+        binds.append(postings.map(\.id.uuid))
+        binds.append(Array(Set(postings.map(\.accountID.uuid))))
+        var snapshot = LedgerSnapshot()
+        for try await row in try await connection.query(
+            PostgresQuery(unsafeSQL: SQL.snapshot, binds: binds), logger: logger)
+        {
+            let (kind, number, time, id, account, amount, balanceAfter) = try row.decode(
+                (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?).self)
+            switch (kind, id, account, amount, balanceAfter) {
+            case (0, _, _, _, _):
+                snapshot.lastSequence = number
+                snapshot.lastCreatedAt = time.map(Timestamp.init(millisecondsSince1970:))
+            case (1, let id?, let account?, let amount?, let balanceAfter?):
+                let entry = LedgerEntry(
+                    transaction: Transaction(id: TransactionID(id), accountID: AccountID(account), amount: amount),
+                    sequence: number, createdAt: Timestamp(millisecondsSince1970: time ?? 0),
+                    balanceAfter: balanceAfter)
+                snapshot.recorded[entry.transaction.id] = entry
+            case (2, let id?, _, _, _):
+                snapshot.balances[AccountID(id)] = number
+            default:
+                throw UnexpectedSnapshotRow(kind: kind)
+            }
+        }
+        return snapshot
+    }
+
+    struct UnexpectedSnapshotRow: Error, CustomStringConvertible {
+        let kind: Int32
+        var description: String { "the commit's snapshot returned a row of kind \(kind) with missing columns" }
+    }
+
+    /// Writes the plan's changes if the head still holds the snapshot's last sequence; false, writing nothing,
+    /// if it moved. A plan that creates nothing writes nothing.
+    private func write(_ plan: CommitPlan, on connection: PostgresConnection) async throws -> Bool {
+        guard let last = plan.created.last else { return true }
+        do {
+            var rows = try await connection.query(writeQuery(plan, last: last), logger: logger).makeAsyncIterator()
+            return try await rows.next() != nil
+        } catch let error where Self.sqlState(of: error) == "22012" {
+            // The write statement's own refusal: fewer accounts updated than planned (``SQL/write``).
+            throw ConcurrentModification()
+        }
     }
 
     private func writeQuery(_ plan: CommitPlan, last: LedgerEntry) -> PostgresQuery {
         let new = plan.accounts.filter { $0.previousBalance == nil }
         let updated = plan.accounts.filter { $0.previousBalance != nil }
-        var binds = PostgresBindings(capacity: 16)
+        var binds = PostgresBindings(capacity: 17)
         binds.append(new.map(\.account.uuid))
         binds.append(new.map(\.balance))
         binds.append(new.map(\.addedTransactions))
@@ -182,6 +205,7 @@ public struct PostgresLedgerStore: LedgerStore {
         binds.append(last.sequence)
         binds.append(last.createdAt.millisecondsSince1970)
         binds.append(Int64(updated.count))
+        binds.append(plan.created[0].sequence - 1)  // the snapshot's last sequence: created ones follow it
         return PostgresQuery(unsafeSQL: SQL.write, binds: binds)
     }
 
