@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -359,8 +361,10 @@ public struct PostgresLedgerStore: LedgerStore {
                 return state.decided
             }
             guard !decided else { return continuation.resume(throwing: CancellationError()) }
-            let timer = Task {
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            // A timer on an event loop, not a sleeping task: cancelled, it leaves nothing behind (a cancelled
+            // Task.sleep's timer still fires later), and it costs no task per operation.
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds))
+            {
                 self.finish(.failure(StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)")))
             }
             let work = Task {
