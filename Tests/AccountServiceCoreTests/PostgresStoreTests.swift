@@ -31,8 +31,8 @@ struct PostgresStoreTests {
                 let account = accounts[7].uuid
                 let transaction = try #require(try await store.statement(of: accounts[7], before: nil, limit: 1).first)
                 let statements: [(String, PostgresBindings)] = [
-                    (SQL.transactionByID, Self.binds(transaction.transaction.id.uuid)),
-                    (SQL.balanceByID, Self.binds(account)),
+                    (SQL.transactionsByID, PostgresLedgerStore.binds([transaction.transaction.id.uuid, UUID()])),
+                    (SQL.balancesByID, PostgresLedgerStore.binds([account, accounts[8].uuid])),
                     (SQL.balanceAtInstant, Self.binds(account, transaction.createdAt.millisecondsSince1970)),
                     (SQL.statementPage, Self.binds(account, Int64(20_000), Int64(100))),
                     (SQL.feedPage, Self.binds(Int64(20_000), Int64(1_000))),
