@@ -165,15 +165,11 @@ public struct PostgresLedgerStore: LedgerStore {
     /// What the rules need, read in one statement (``SQL/snapshot``).
     private func snapshot(of postings: [Transaction], on connection: PostgresConnection) async throws -> LedgerSnapshot
     {
-        var binds = PostgresBindings(capacity: 2)
-        binds.append(postings.map(\.id.uuid))
-        binds.append(Array(Set(postings.map(\.accountID.uuid))))
         var snapshot = LedgerSnapshot()
-        for try await row in try await connection.query(
-            PostgresQuery(unsafeSQL: SQL.snapshot, binds: binds), logger: logger)
+        let statement = Snapshot(ids: postings.map(\.id.uuid), accounts: Array(Set(postings.map(\.accountID.uuid))))
+        for try await (kind, number, time, id, account, amount, balanceAfter) in try await connection.execute(
+            statement, logger: logger)
         {
-            let (kind, number, time, id, account, amount, balanceAfter) = try row.decode(
-                (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?).self)
             switch (kind, id, account, amount, balanceAfter) {
             case (0, _, _, _, _):
                 snapshot.lastSequence = number
@@ -193,6 +189,23 @@ public struct PostgresLedgerStore: LedgerStore {
         return snapshot
     }
 
+    /// The commit's two statements, prepared once per connection (with generic plans, see
+    /// ``PostgresDatabase``): a commit is then two round trips of Bind and Execute, without a parse or a plan.
+    struct Snapshot: PostgresPreparedStatement {
+        static let sql = SQL.snapshot
+        typealias Row = (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?)
+        let ids: [UUID]
+        let accounts: [UUID]
+
+        func makeBindings() throws -> PostgresBindings {
+            var binds = PostgresBindings(capacity: 2)
+            binds.append(ids)
+            binds.append(accounts)
+            return binds
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     struct UnexpectedSnapshotRow: Error, CustomStringConvertible {
         let kind: Int32
         var description: String { "the commit's snapshot returned a row of kind \(kind) with missing columns" }
@@ -201,9 +214,9 @@ public struct PostgresLedgerStore: LedgerStore {
     /// Writes the plan's changes if the head still holds the snapshot's last sequence; false, writing nothing,
     /// if it moved. A plan that creates nothing writes nothing.
     private func write(_ plan: CommitPlan, on connection: PostgresConnection) async throws -> Bool {
-        guard let last = plan.created.last else { return true }
+        guard !plan.created.isEmpty else { return true }
         do {
-            var rows = try await connection.query(writeQuery(plan, last: last), logger: logger).makeAsyncIterator()
+            var rows = try await connection.execute(Write(plan: plan), logger: logger).makeAsyncIterator()
             return try await rows.next() != nil
         } catch let error where Self.sqlState(of: error) == "22012" {
             // The write statement's own refusal: fewer accounts updated than planned (``SQL/write``).
@@ -211,28 +224,37 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
-    private func writeQuery(_ plan: CommitPlan, last: LedgerEntry) -> PostgresQuery {
-        let new = plan.accounts.filter { $0.previousBalance == nil }
-        let updated = plan.accounts.filter { $0.previousBalance != nil }
-        var binds = PostgresBindings(capacity: 17)
-        binds.append(new.map(\.account.uuid))
-        binds.append(new.map(\.balance))
-        binds.append(new.map(\.addedTransactions))
-        binds.append(updated.map(\.account.uuid))
-        binds.append(updated.map(\.balance))
-        binds.append(updated.map(\.addedTransactions))
-        binds.append(updated.map { $0.previousBalance! })
-        binds.append(plan.created.map(\.sequence))
-        binds.append(plan.created.map(\.transaction.id.uuid))
-        binds.append(plan.created.map(\.transaction.accountID.uuid))
-        binds.append(plan.created.map(\.transaction.amount))
-        binds.append(plan.created.map(\.createdAt.millisecondsSince1970))
-        binds.append(plan.created.map(\.balanceAfter))
-        binds.append(last.sequence)
-        binds.append(last.createdAt.millisecondsSince1970)
-        binds.append(Int64(updated.count))
-        binds.append(plan.created[0].sequence - 1)  // the snapshot's last sequence: created ones follow it
-        return PostgresQuery(unsafeSQL: SQL.write, binds: binds)
+    /// ``SQL/write`` of a plan that creates transactions: one row when written, none when the head moved.
+    struct Write: PostgresPreparedStatement {
+        static let sql = SQL.write
+        typealias Row = Void
+        let plan: CommitPlan
+
+        func makeBindings() throws -> PostgresBindings {
+            let new = plan.accounts.filter { $0.previousBalance == nil }
+            let updated = plan.accounts.filter { $0.previousBalance != nil }
+            let (first, last) = (plan.created[0], plan.created[plan.created.count - 1])
+            var binds = PostgresBindings(capacity: 17)
+            binds.append(new.map(\.account.uuid))
+            binds.append(new.map(\.balance))
+            binds.append(new.map(\.addedTransactions))
+            binds.append(updated.map(\.account.uuid))
+            binds.append(updated.map(\.balance))
+            binds.append(updated.map(\.addedTransactions))
+            binds.append(updated.map { $0.previousBalance! })
+            binds.append(plan.created.map(\.sequence))
+            binds.append(plan.created.map(\.transaction.id.uuid))
+            binds.append(plan.created.map(\.transaction.accountID.uuid))
+            binds.append(plan.created.map(\.transaction.amount))
+            binds.append(plan.created.map(\.createdAt.millisecondsSince1970))
+            binds.append(plan.created.map(\.balanceAfter))
+            binds.append(last.sequence)
+            binds.append(last.createdAt.millisecondsSince1970)
+            binds.append(Int64(updated.count))
+            binds.append(first.sequence - 1)  // the snapshot's last sequence: the created ones follow it
+            return binds
+        }
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     /// The SQLSTATE of an error the server raised, if it is one.
