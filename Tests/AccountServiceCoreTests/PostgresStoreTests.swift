@@ -84,6 +84,27 @@ struct PostgresStoreTests {
         }
     }
 
+    /// There is no foreign key (a trigger per row): the commit's write statement checks once that every
+    /// transaction's account is one it inserts or updates. A plan that posts to an account it does not change
+    /// writes nothing.
+    @Test func aCommitWhoseTransactionWouldHaveNoAccountWritesNothing() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            try await withStore(at: url) { store in
+                let posting = Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 3)
+                await #expect(throws: PostgresLedgerStore.ConcurrentModification.self) {
+                    _ = try await store.commit([posting]) { snapshot in
+                        var plan = Ledger.plan([Batch([posting])], on: snapshot, now: .now())
+                        plan.accounts = []
+                        return plan
+                    }
+                }
+                let written = try await store.transactions(after: 0, limit: 10)
+                #expect(written.isEmpty)
+                #expect(try await store.balance(of: posting.accountID) == nil)
+            }
+        }
+    }
+
     static func binds(_ id: UUID, _ numbers: Int64...) -> PostgresBindings {
         var binds = PostgresBindings()
         binds.append(id)

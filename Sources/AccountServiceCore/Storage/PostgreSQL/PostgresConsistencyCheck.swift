@@ -4,8 +4,9 @@ import PostgresNIO
 
 extension ConsistencyCheck {
     /// Checks a PostgreSQL database as ``run(path:)`` checks an SQLite file, on one snapshot (a read-only
-    /// repeatable-read transaction, so it can run while instances write), streaming the rows. PostgreSQL enforces
-    /// the foreign key itself; in its place the check verifies the ledger head: its last sequence is the largest
+    /// repeatable-read transaction, so it can run while instances write), streaming the rows. There is no foreign
+    /// key to check (the commit checks the accounts itself; a transaction whose account has no row is reported as
+    /// a discrepancy); in its place the check verifies the ledger head: its last sequence is the largest
     /// recorded, and sequences run from 1 without a gap (what the change feed promises).
     public static func run(postgresURL url: String, logger: Logger = PostgresDatabase.quiet) async throws -> Report {
         try await PostgresDatabase.withClient(url: url) { client in

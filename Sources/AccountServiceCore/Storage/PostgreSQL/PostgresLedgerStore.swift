@@ -44,10 +44,10 @@ public struct PostgresLedgerStore: LedgerStore {
         /// sequence of the snapshot ($17): the head's update is the condition, and every other change joins it,
         /// so when another commit moved the head nothing is written and no row is returned. Otherwise the head
         /// row stays locked until the commit is visible, so commits become visible in sequence order (the
-        /// gap-safety rule of ``LedgerStore``). The sub-statements see one snapshot, and the foreign key is
-        /// checked at the end of the statement, when the new accounts exist. If it updated fewer existing accounts
-        /// than $16 (a balance changed under the commit), it fails, dividing by zero (SQLSTATE 22012), and nothing
-        /// of it is written.
+        /// gap-safety rule of ``LedgerStore``). The sub-statements see one snapshot. It fails, dividing by zero
+        /// (SQLSTATE 22012), so that nothing of it is written, if it updated fewer existing accounts than $16 (a
+        /// balance changed under the commit), or if a transaction's account is neither inserted nor updated by it
+        /// (the foreign key's guarantee, checked once per statement rather than by a trigger per row).
         static let write = """
             WITH head AS (
                 UPDATE ledger_head SET last_sequence = $14, last_created_at = $15 WHERE last_sequence = $17
@@ -65,7 +65,10 @@ public struct PostgresLedgerStore: LedgerStore {
                 SELECT u.* FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[]) AS u,
                     head
             )
-            SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int, pg_notify('\(commitChannel)', '') FROM head
+            SELECT 1 / (
+                (SELECT count(*) FROM updated) = $16
+                AND NOT EXISTS (SELECT unnest($10::uuid[]) EXCEPT SELECT unnest($1::uuid[]) EXCEPT SELECT unnest($4::uuid[]))
+            )::int, pg_notify('\(commitChannel)', '') FROM head
             """
         static let transactionsByID = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
         static let balancesByID = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
@@ -262,10 +265,14 @@ public struct PostgresLedgerStore: LedgerStore {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
-    /// The database changed under a commit: an account's balance was not the one its snapshot held. Never
-    /// expected (every write is conditioned on the head its snapshot read); nothing of the commit was written.
+    /// A commit's plan did not match the database: an account's balance was not the one its snapshot held, or a
+    /// transaction's account would not exist. Never expected (every write is conditioned on the head its snapshot
+    /// read, and the rules change every account they post to); nothing of the commit was written.
     struct ConcurrentModification: Error, CustomStringConvertible {
-        var description: String { "an account's balance changed during a commit; it was rolled back" }
+        var description: String {
+            "a commit's plan did not match the database (a balance changed under it, or an account was missing); "
+                + "nothing was written"
+        }
     }
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
