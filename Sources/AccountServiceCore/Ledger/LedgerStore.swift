@@ -4,8 +4,8 @@
 /// no transaction with a sequence ≤ S becomes visible later. A store assigns sequences in commit order, inside
 /// the write transaction that makes them visible, and never lets a commit with smaller sequences become visible
 /// after one with larger sequences (SQLite's single writer gives this: each commit takes the next sequences while
-/// it holds the write lock, and becomes visible at once, whole; PostgreSQL's commits all lock one row first, see
-/// ``PostgresLedgerStore``).
+/// it holds the write lock, and becomes visible at once, whole; PostgreSQL's commits all update one row, the ledger
+/// head, and only if it still holds the last sequence their snapshot read, see ``PostgresLedgerStore``).
 public protocol LedgerStore: Sendable {
     /// Commits `postings` in one atomic, durable write transaction, decided by the ledger's rules.
     ///

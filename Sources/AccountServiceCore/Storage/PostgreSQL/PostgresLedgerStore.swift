@@ -222,7 +222,8 @@ public struct PostgresLedgerStore: LedgerStore {
             var rows = try await connection.execute(Write(plan: plan), logger: logger).makeAsyncIterator()
             return try await rows.next() != nil
         } catch let error where Self.sqlState(of: error) == "22012" {
-            // The write statement's own refusal: fewer accounts updated than planned (``SQL/write``).
+            // The write statement's own refusal: fewer accounts updated than planned, or a transaction whose
+            // account it neither inserts nor updates (``SQL/write``).
             throw ConcurrentModification()
         }
     }

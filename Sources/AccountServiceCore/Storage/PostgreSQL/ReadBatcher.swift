@@ -52,15 +52,8 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 if sendNow { Task { await self.queryWaiting() } }
             }
         }
-        let value: Value?
-        do {
-            value = try await fetch([key])[key]
-        } catch {
-            handOver()
-            throw error
-        }
-        handOver()
-        return value
+        defer { handOver() }
+        return try await fetch([key])[key]
     }
 
     /// A query has ended: its slot goes to the lookups waiting, in a query of their own, or is freed.
@@ -75,7 +68,7 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Answers every lookup waiting, in one query, then hands the slot over.
     private func queryWaiting() async {
         let taken = state.withLock { state in
-            defer { state.waiting.removeAll(keepingCapacity: true) }
+            defer { state.waiting = [] }
             return state.waiting
         }
         if !taken.isEmpty {
