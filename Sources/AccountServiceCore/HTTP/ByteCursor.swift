@@ -25,44 +25,23 @@ struct ByteCursor {
     /// A decimal integer: at most 20 bytes.
     mutating func put(_ number: Int64) {
         if number < 0 { put(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        var digits = 1
-        var rest = magnitude / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        for offset in stride(from: digits - 1, through: 0, by: -1) {
-            out[count + offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-            magnitude /= 10
-        }
-        count += digits
+        putDigits(number.magnitude, count: Self.digitCount(number.magnitude))
     }
 
     /// A non-negative integer in at least `width` digits, zero-padded.
     mutating func put(_ number: Int64, width: Int) {
-        var digits = 1
-        var rest = number / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        let length = max(width, digits)
-        var remaining = number
-        for offset in stride(from: length - 1, through: 0, by: -1) {
-            out[count + offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-            remaining /= 10
-        }
-        count += length
+        putDigits(UInt64(number), count: max(width, Self.digitCount(UInt64(number))))
     }
 
-    /// A UUID in its lower-case canonical 36-character form.
+    /// A UUID in its lower-case canonical 36-character form: two hex digits per byte from ``hexPairs``.
     mutating func put(_ uuid: UUID) {
+        let pairs = UnsafeRawPointer(Self.hexPairs.utf8Start)
         withUnsafeBytes(of: uuid.uuid) { raw in
             for position in 0..<16 {
                 if position == 4 || position == 6 || position == 8 || position == 10 { put(UInt8(ascii: "-")) }
-                put(Self.hexDigit(raw[position] >> 4))
-                put(Self.hexDigit(raw[position] & 0x0F))
+                let pair = pairs.loadUnaligned(fromByteOffset: 2 * Int(raw[position]), as: UInt16.self)
+                out.storeBytes(of: pair, toByteOffset: count, as: UInt16.self)
+                count += 2
             }
         }
     }
@@ -90,7 +69,42 @@ struct ByteCursor {
         put(UInt8(ascii: "Z"))
     }
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") &+ value : UInt8(ascii: "a") &+ value &- 10
+    /// The last `count` digits of `number`, zero-padded, two at a time from ``decimalPairs``.
+    private mutating func putDigits(_ number: UInt64, count digits: Int) {
+        let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
+        var remaining = number
+        var end = count + digits
+        while end - count >= 2 {
+            let pair = pairs.loadUnaligned(fromByteOffset: 2 * Int(remaining % 100), as: UInt16.self)
+            out.storeBytes(of: pair, toByteOffset: end - 2, as: UInt16.self)
+            remaining /= 100
+            end -= 2
+        }
+        if end > count { out[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10) }
+        count += digits
     }
+
+    private static func digitCount(_ number: UInt64) -> Int {
+        var digits = 1
+        var rest = number / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits
+    }
+
+    /// "00" to "99": the two digits of every number below 100.
+    private static let decimalPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354\
+        555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899
+        """
+    /// "00" to "ff": the two hex digits of every byte.
+    private static let hexPairs: StaticString = """
+        000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30313233343536\
+        3738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d\
+        6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4\
+        a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadb\
+        dcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff
+        """
 }

@@ -13,15 +13,21 @@ public struct SQLiteLedgerStore: LedgerStore {
             SELECT balance_after FROM transactions WHERE account_id = ?1 AND created_at <= ?2
             ORDER BY created_at DESC, sequence DESC LIMIT 1
             """
-        /// A statement page: the range of transactions_by_account below (created_at, sequence) = (?2, ?3), read
-        /// backwards. created_at never decreases along sequence, so this is "sequence < before" when ?2 is the
-        /// commit time of the first transaction at or after `before` (``commitTimeFrom``).
+        /// A statement page: the range of transactions_by_account below (created_at, sequence) = (the commit time
+        /// of the first transaction at or after `before` ?2, `before`), read backwards. created_at never decreases
+        /// along sequence, so this is "sequence < before". One statement: the bound is a scalar subquery (one
+        /// descent of the table, evaluated once), so a page is one read transaction, not two.
         static let statementPage = """
             SELECT \(LedgerEntry.columns) FROM transactions
-            WHERE account_id = ?1 AND created_at <= ?2 AND (created_at < ?2 OR sequence < ?3)
-            ORDER BY created_at DESC, sequence DESC LIMIT ?4
+            WHERE account_id = ?1 AND created_at <= \(commitTimeFrom)
+                AND (created_at < \(commitTimeFrom) OR sequence < ?2)
+            ORDER BY created_at DESC, sequence DESC LIMIT ?3
             """
-        static let commitTimeFrom = "SELECT created_at FROM transactions WHERE sequence >= ? ORDER BY sequence LIMIT 1"
+        /// The commit time of the first transaction at or after ?2, or the largest integer when there is none.
+        private static let commitTimeFrom = """
+            coalesce((SELECT created_at FROM transactions WHERE sequence >= ?2 ORDER BY sequence LIMIT 1),
+                     9223372036854775807)
+            """
         /// A feed page: a range of the table itself, which is ordered by sequence.
         static let feedPage = """
             SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ?1 ORDER BY sequence LIMIT ?2
@@ -48,7 +54,7 @@ public struct SQLiteLedgerStore: LedgerStore {
 
         /// Every statement that serves a GET, or that a commit reads with.
         static let reads = [
-            transactionByID, balanceByID, balanceAtInstant, statementPage, commitTimeFrom, feedPage, lastTransaction,
+            transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, lastTransaction,
             maxTransactionVolume,
         ]
     }
@@ -148,17 +154,9 @@ public struct SQLiteLedgerStore: LedgerStore {
     }
 
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-        // Two statements, which need no common snapshot: the bound's commit time never changes once written, and
-        // a transaction committed between them has a sequence above every earlier one.
         try read { db in
-            var bound = (createdAt: Int64.max, sequence: Int64.max)
-            if let before {
-                let commitTime = try db.cachedStatement(sql: SQL.commitTimeFrom)
-                commitTime.bind(.integer(before))
-                bound = (try commitTime.firstRow(in: db, { $0.integer(at: 0) }) ?? .max, before)
-            }
             let page = try db.cachedStatement(sql: SQL.statementPage)
-            page.bind(.uuid(account.uuid), .integer(bound.createdAt), .integer(bound.sequence), .integer(Int64(limit)))
+            page.bind(.uuid(account.uuid), .integer(before ?? .max), .integer(Int64(limit)))
             return try page.rows(in: db, LedgerEntry.init(row:))
         }
     }
@@ -185,9 +183,8 @@ public struct SQLiteLedgerStore: LedgerStore {
 
     /// Runs read statements on the calling thread, on a reader connection of the pool.
     ///
-    /// Every read of the ledger is a single SELECT (a statement page is two that need no common snapshot), which
-    /// SQLite already runs atomically on one snapshot, and it sees every commit that completed before it
-    /// started, so the explicit read transaction of
+    /// Every read of the ledger is a single SELECT, which SQLite already runs atomically on one snapshot, and it
+    /// sees every commit that completed before it started, so the explicit read transaction of
     /// `DatabasePool.read` would only add two statements. Running it here rather than on the reader's dispatch
     /// queue saves two thread switches per request, which cost far more than the index lookup itself (profiled:
     /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool is sized
