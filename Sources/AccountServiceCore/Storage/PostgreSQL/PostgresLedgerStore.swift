@@ -87,10 +87,22 @@ public struct PostgresLedgerStore: LedgerStore {
             ORDER BY created_at DESC, sequence DESC LIMIT $3
             """
         static let feedPage = "SELECT \(columns) FROM transactions WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+        /// The busiest accounts, walked along accounts_by_transaction_count (transaction_count, id): the max, then
+        /// each next account with that count in id order, one `LIMIT 1` descent each. Not `WHERE transaction_count
+        /// = (SELECT max …)`: the planner cannot know that value, estimates from the statistics that a fair share
+        /// of the accounts have it (a real ledger's counts are close together), and scans the table
+        /// (`PostgresStoreTests.readQueriesAreIndexLookups`); a `LIMIT 1` in index order has no such plan.
         static let maxTransactionVolume = """
-            SELECT id, transaction_count FROM accounts
-            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
-            ORDER BY id
+            WITH RECURSIVE busiest AS (
+                (SELECT id, transaction_count FROM accounts
+                 WHERE transaction_count = (SELECT max(transaction_count) FROM accounts) ORDER BY id LIMIT 1)
+                UNION ALL
+                SELECT next.id, next.transaction_count FROM busiest, LATERAL (
+                    SELECT id, transaction_count FROM accounts
+                    WHERE transaction_count = busiest.transaction_count AND id > busiest.id ORDER BY id LIMIT 1
+                ) AS next
+            )
+            SELECT id, transaction_count FROM busiest ORDER BY id
             """
     }
 
@@ -304,56 +316,91 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-        var binds = PostgresBindings(capacity: 2)
-        binds.append(account.uuid)
-        binds.append(instant.millisecondsSince1970)
-        return try await available { [binds] in
-            try await first(of: client.query(PostgresQuery(unsafeSQL: SQL.balanceAtInstant, binds: binds)))
-                .map { try $0.decode(Int64.self) }
+        try await available { [client] in
+            var rows = try await client.execute(
+                BalanceAtInstant(account: account.uuid, instant: instant.millisecondsSince1970)
+            ).makeAsyncIterator()
+            return try await rows.next()
         }
     }
 
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-        var binds = PostgresBindings(capacity: 3)
-        binds.append(account.uuid)
-        binds.append(before ?? .max)
-        binds.append(Int64(limit))
-        return try await entries(SQL.statementPage, binds)
+        try await all(of: StatementPage(account: account.uuid, before: before ?? .max, limit: Int64(limit)))
     }
 
     public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
-        var binds = PostgresBindings(capacity: 2)
-        binds.append(after)
-        binds.append(Int64(limit))
-        return try await entries(SQL.feedPage, binds)
+        try await all(of: FeedPage(after: after, limit: Int64(limit)))
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
-        try await available {
-            var (maxVolume, accounts): (Int64, [AccountID]) = (0, [])
-            for try await (id, count) in try await client.query(PostgresQuery(unsafeSQL: SQL.maxTransactionVolume))
-                .decode((UUID, Int64).self)
-            {
-                maxVolume = count
-                accounts.append(AccountID(id))
-            }
-            return TransactionVolume(maxVolume: maxVolume, accounts: accounts)
+        let busiest = try await all(of: MaxTransactionVolume())
+        return TransactionVolume(maxVolume: busiest.first?.1 ?? 0, accounts: busiest.map { AccountID($0.0) })
+    }
+
+    /// Every row of a prepared read.
+    private func all<Statement: PostgresPreparedStatement>(of statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        try await available { [client] in
+            var rows: [Statement.Row] = []
+            for try await row in try await client.execute(statement) { rows.append(row) }
+            return rows
         }
     }
 
-    private func entries(_ sql: String, _ binds: PostgresBindings) async throws -> [LedgerEntry] {
-        try await available {
-            var entries: [LedgerEntry] = []
-            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds)) {
-                entries.append(try Self.entry(row))
-            }
-            return entries
+    /// The other reads, prepared as the lookups are.
+    struct BalanceAtInstant: PostgresPreparedStatement {
+        static let sql = SQL.balanceAtInstant
+        typealias Row = Int64
+        let account: UUID
+        let instant: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var binds = PostgresBindings(capacity: 2)
+            binds.append(account)
+            binds.append(instant)
+            return binds
         }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    private func first(of rows: PostgresRowSequence) async throws -> PostgresRow? {
-        var iterator = rows.makeAsyncIterator()
-        return try await iterator.next()
+    struct StatementPage: PostgresPreparedStatement {
+        static let sql = SQL.statementPage
+        typealias Row = LedgerEntry
+        let account: UUID
+        let before: Int64
+        let limit: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var binds = PostgresBindings(capacity: 3)
+            binds.append(account)
+            binds.append(before)
+            binds.append(limit)
+            return binds
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
+    }
+
+    struct FeedPage: PostgresPreparedStatement {
+        static let sql = SQL.feedPage
+        typealias Row = LedgerEntry
+        let after: Int64
+        let limit: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var binds = PostgresBindings(capacity: 2)
+            binds.append(after)
+            binds.append(limit)
+            return binds
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
+    }
+
+    struct MaxTransactionVolume: PostgresPreparedStatement {
+        static let sql = SQL.maxTransactionVolume
+        typealias Row = (UUID, Int64)
+
+        func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     /// A row selected as ``SQL/columns``.
