@@ -212,12 +212,7 @@ public struct PostgresLedgerStore: LedgerStore {
         let ids: [UUID]
         let accounts: [UUID]
 
-        func makeBindings() throws -> PostgresBindings {
-            var binds = PostgresBindings(capacity: 2)
-            binds.append(ids)
-            binds.append(accounts)
-            return binds
-        }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(ids, accounts) }
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
@@ -354,12 +349,7 @@ public struct PostgresLedgerStore: LedgerStore {
         let account: UUID
         let instant: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var binds = PostgresBindings(capacity: 2)
-            binds.append(account)
-            binds.append(instant)
-            return binds
-        }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(account, instant) }
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
@@ -370,13 +360,7 @@ public struct PostgresLedgerStore: LedgerStore {
         let before: Int64
         let limit: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var binds = PostgresBindings(capacity: 3)
-            binds.append(account)
-            binds.append(before)
-            binds.append(limit)
-            return binds
-        }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(account, before, limit) }
         func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
     }
 
@@ -386,12 +370,7 @@ public struct PostgresLedgerStore: LedgerStore {
         let after: Int64
         let limit: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var binds = PostgresBindings(capacity: 2)
-            binds.append(after)
-            binds.append(limit)
-            return binds
-        }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(after, limit) }
         func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
     }
 
@@ -399,7 +378,7 @@ public struct PostgresLedgerStore: LedgerStore {
         static let sql = SQL.maxTransactionVolume
         typealias Row = (UUID, Int64)
 
-        func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds() }
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
@@ -412,9 +391,14 @@ public struct PostgresLedgerStore: LedgerStore {
             sequence: sequence, createdAt: Timestamp(millisecondsSince1970: createdAt), balanceAfter: balanceAfter)
     }
 
-    static func binds(_ value: some PostgresNonThrowingEncodable & Sendable) -> PostgresBindings {
-        var binds = PostgresBindings(capacity: 1)
-        binds.append(value)
+    /// The parameters $1, $2, … of a statement.
+    static func binds<each Value: PostgresNonThrowingEncodable & Sendable>(
+        _ values: repeat each Value
+    )
+        -> PostgresBindings
+    {
+        var binds = PostgresBindings()
+        repeat binds.append(each values)
         return binds
     }
 
