@@ -37,16 +37,24 @@ public struct ServiceMetrics: Sendable {
 
     /// The Prometheus text, after reading the gauges that are measured at scrape time.
     func scrape() -> [UInt8] {
-        registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory of the process.")
-            .set(Double(Self.residentBytes() ?? 0))
-        registry.makeGauge(name: "process_open_fds", help: "Open file descriptors of the process.")
-            .set(Double(Self.openDescriptors() ?? 0))
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory of the process.")
+        )
+        .set(Double(Self.residentBytes() ?? 0))
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "process_open", unitName: "fds", helpText: "Open file descriptors of the process.")
+        )
+        .set(Double(Self.openDescriptors() ?? 0))
         if let databaseFile {
             for (file, suffix) in [("database", ""), ("wal", "-wal")] {
                 let size = (try? FileManager.default.attributesOfItem(atPath: databaseFile + suffix)[.size]) as? Int
                 registry.makeGauge(
-                    name: "ledger_database_size_bytes", labels: [("file", file)],
-                    help: "Size of the SQLite database file and of its write-ahead log."
+                    descriptor: .init(
+                        metricName: "ledger_database_size", unitName: "bytes",
+                        helpText: "Size of the SQLite database file and of its write-ahead log."),
+                    labels: [("file", file)]
                 ).set(Double(size ?? 0))
             }
         }
