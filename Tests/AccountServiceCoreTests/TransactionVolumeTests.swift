@@ -1,5 +1,8 @@
+import Foundation
 import HummingbirdTesting
 import Testing
+
+@testable import AccountServiceCore
 
 /// maxVolume counts accepted transactions per account: zero amounts count, replays and refusals do not.
 @Suite(.timeLimit(.minutes(1))) struct TransactionVolumeTests {
@@ -36,6 +39,33 @@ import Testing
 
             try await client.postAmount(transactionID: newID(), accountID: busy, amount: 0)
             #expect(try await client.transactionVolume() == VolumeBody(maxVolume: 4, accounts: [busy]))
+        }
+    }
+
+    /// Commits of random postings over a few accounts, some several to one account, some tying or passing the
+    /// busiest within one commit: after each, max volume is what counting every accepted transaction says.
+    @Test(arguments: StoreKind.all) func maxVolumeFollowsEveryCommit(store: StoreKind) async throws {
+        try await withTemporaryStore(store) { location in
+            try await withStore(at: location) { store in
+                let accounts = (0..<12).map { _ in AccountID(UUID()) }
+                var generator = SystemRandomNumberGenerator()
+                var counts: [AccountID: Int64] = [:]
+                for _ in 0..<60 {
+                    let postings = (0..<Int.random(in: 1...6, using: &generator)).map { _ in
+                        Transaction(
+                            id: TransactionID(UUID()), accountID: accounts.randomElement(using: &generator)!, amount: 1)
+                    }
+                    _ = try await Ledger.commit([Batch(postings)], to: store)
+                    for posting in postings { counts[posting.accountID, default: 0] += 1 }
+                    let most = counts.values.max() ?? 0
+                    let expected = TransactionVolume(
+                        maxVolume: most,
+                        accounts: counts.filter { $0.value == most }.keys.sorted {
+                            $0.uuid.uuidString < $1.uuid.uuidString
+                        })
+                    #expect(try await store.transactionVolume() == expected)
+                }
+            }
         }
     }
 

@@ -7,7 +7,8 @@ extension ConsistencyCheck {
     /// repeatable-read transaction, so it can run while instances write), streaming the rows. There is no foreign
     /// key to check (the commit checks the accounts itself; a transaction whose account has no row is reported as
     /// a discrepancy); in its place the check verifies the ledger head: its last sequence is the largest
-    /// recorded, and sequences run from 1 without a gap (what the change feed promises).
+    /// recorded, and sequences run from 1 without a gap (what the change feed promises); and the busiest accounts
+    /// recorded for max volume are exactly the accounts with the most transactions.
     public static func run(postgresURL url: String, logger: Logger = PostgresDatabase.quiet) async throws -> Report {
         try await PostgresDatabase.withClient(url: url) { client in
             try await client.withTransaction(logger: logger) { connection in
@@ -30,6 +31,22 @@ extension ConsistencyCheck {
                     "SELECT id, balance, transaction_count FROM accounts", logger: logger
                 ).decode((UUID, Int64, Int64).self) {
                     tally.account(id, balance: balance, count: count)
+                }
+                // busiest_accounts holds exactly the accounts with the largest count (what max volume answers).
+                for try await differences in try await connection.query(
+                    """
+                    WITH busiest AS (
+                        SELECT transaction_count, id FROM accounts
+                        WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+                    )
+                    SELECT count(*) FROM (
+                        (SELECT * FROM busiest EXCEPT SELECT * FROM busiest_accounts)
+                        UNION ALL (SELECT * FROM busiest_accounts EXCEPT SELECT * FROM busiest)
+                    ) AS difference
+                    """, logger: logger
+                ).decode(Int64.self) where differences > 0 {
+                    tally.report.integrityErrors.append(
+                        "busiest_accounts differs from the accounts with the most transactions in \(differences) rows")
                 }
                 for try await head in try await connection.query(
                     "SELECT last_sequence FROM ledger_head", logger: logger

@@ -48,6 +48,12 @@ public struct PostgresLedgerStore: LedgerStore {
         /// (SQLSTATE 22012), so that nothing of it is written, if it updated fewer existing accounts than $16 (a
         /// balance changed under the commit), or if a transaction's account is neither inserted nor updated by it
         /// (the foreign key's guarantee, checked once per statement rather than by a trigger per row).
+        ///
+        /// It also keeps `busiest_accounts`, the accounts with the largest transaction count. Counts only grow, so
+        /// when an account the commit touches goes above the recorded largest, the recorded ones leave
+        /// (`dethroned`) and the touched accounts at the new largest enter (`crowned`); when one only reaches it,
+        /// it joins them. (A row's key holds its count, so an account that leaves and enters in one statement
+        /// does not collide with itself; the sub-statements all see the table as it was before the statement.)
         static let write = """
             WITH head AS (
                 UPDATE ledger_head SET last_sequence = $14, last_created_at = $15 WHERE last_sequence = $17
@@ -55,11 +61,23 @@ public struct PostgresLedgerStore: LedgerStore {
             ), new_accounts AS (
                 INSERT INTO accounts (id, balance, transaction_count)
                 SELECT u.* FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
+                RETURNING id, transaction_count
             ), updated AS (
                 UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
                 FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous), head
                 WHERE a.id = u.id AND a.balance = u.previous
-                RETURNING 1
+                RETURNING a.id, a.transaction_count
+            ), touched AS (
+                SELECT id, transaction_count FROM new_accounts UNION ALL SELECT id, transaction_count FROM updated
+            ), top AS (
+                SELECT max(transaction_count) AS count FROM touched
+            ), dethroned AS (
+                DELETE FROM busiest_accounts WHERE transaction_count < (SELECT count FROM top)
+            ), crowned AS (
+                INSERT INTO busiest_accounts (transaction_count, id)
+                SELECT transaction_count, id FROM touched
+                WHERE transaction_count = (SELECT count FROM top)
+                    AND transaction_count >= (SELECT coalesce(max(transaction_count), 0) FROM busiest_accounts)
             ), inserted AS (
                 INSERT INTO transactions (\(columns))
                 SELECT u.* FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[]) AS u,
@@ -87,22 +105,10 @@ public struct PostgresLedgerStore: LedgerStore {
             ORDER BY created_at DESC, sequence DESC LIMIT $3
             """
         static let feedPage = "SELECT \(columns) FROM transactions WHERE sequence > $1 ORDER BY sequence LIMIT $2"
-        /// The busiest accounts, walked along accounts_by_transaction_count (transaction_count, id): the max, then
-        /// each next account with that count in id order, one `LIMIT 1` descent each. Not `WHERE transaction_count
-        /// = (SELECT max …)`: the planner cannot know that value, estimates from the statistics that a fair share
-        /// of the accounts have it (a real ledger's counts are close together), and scans the table
-        /// (`PostgresStoreTests.readQueriesAreIndexLookups`); a `LIMIT 1` in index order has no such plan.
+        /// The busiest accounts: the table holds exactly them (``write`` keeps it), so this reads the answer and
+        /// nothing else.
         static let maxTransactionVolume = """
-            WITH RECURSIVE busiest AS (
-                (SELECT id, transaction_count FROM accounts
-                 WHERE transaction_count = (SELECT max(transaction_count) FROM accounts) ORDER BY id LIMIT 1)
-                UNION ALL
-                SELECT next.id, next.transaction_count FROM busiest, LATERAL (
-                    SELECT id, transaction_count FROM accounts
-                    WHERE transaction_count = busiest.transaction_count AND id > busiest.id ORDER BY id LIMIT 1
-                ) AS next
-            )
-            SELECT id, transaction_count FROM busiest ORDER BY id
+            SELECT id, transaction_count FROM busiest_accounts ORDER BY transaction_count, id
             """
     }
 
