@@ -317,12 +317,7 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-        try await available { [client] in
-            var rows = try await client.execute(
-                BalanceAtInstant(account: account.uuid, instant: instant.millisecondsSince1970)
-            ).makeAsyncIterator()
-            return try await rows.next()
-        }
+        try await all(of: BalanceAtInstant(account: account.uuid, instant: instant.millisecondsSince1970)).first
     }
 
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
@@ -338,7 +333,7 @@ public struct PostgresLedgerStore: LedgerStore {
         return TransactionVolume(maxVolume: busiest.first?.1 ?? 0, accounts: busiest.map { AccountID($0.0) })
     }
 
-    /// Every row of a prepared read.
+    /// Every row of a prepared read (at most one for ``SQL/balanceAtInstant``, whose LIMIT is 1).
     private func all<Statement: PostgresPreparedStatement>(of statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
         try await available { [client] in
