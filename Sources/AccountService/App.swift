@@ -181,16 +181,18 @@ struct Check: AsyncParsableCommand {
         for error in report.integrityErrors { print("integrity: \(error)") }
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
         for error in report.historyErrors.prefix(100) { print("history: \(error)") }
+        for error in report.indexErrors { print("index: \(error)") }
         let summary = "\(report.accounts) accounts, \(report.transactions) transactions"
         guard report.isConsistent else {
             print(
                 "INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
-                    + "\(report.historyErrors.count) history errors, \(report.integrityErrors.count) integrity errors")
+                    + "\(report.historyErrors.count) history errors, \(report.integrityErrors.count) integrity errors, "
+                    + "\(report.indexErrors.count) index errors")
             throw ExitCode.failure
         }
         print(
             "consistent: \(summary); every balance and count matches its transactions, every balance_after its "
-                + "running sum, commit times never decrease; integrity ok")
+                + "running sum, commit times never decrease, the indexes hold what they should; integrity ok")
     }
 }
 

@@ -89,7 +89,7 @@ public func buildApplication(
     switch location {
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
-        store = SQLiteLedgerStore(pool: pool)
+        store = try SQLiteLedgerStore(pool: pool)
         metrics = ServiceMetrics(databaseFile: path)
         services.append(DatabaseCloser(pool: pool, logger: logger))
     case .postgres(let url):

@@ -21,7 +21,7 @@ import Foundation
         defer { try? FileManager.default.removeItem(at: directory) }
         let pool = try LedgerDatabase.open(
             path: directory.appendingPathComponent("accounts.sqlite").path, durability: durability)
-        let ledger = Ledger(store: SQLiteLedgerStore(pool: pool))
+        let ledger = Ledger(store: try SQLiteLedgerStore(pool: pool))
         let accounts = (0..<10_000).map { _ in AccountID(UUID()) }
 
         let started = ContinuousClock.now

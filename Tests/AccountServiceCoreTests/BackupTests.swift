@@ -38,7 +38,7 @@ import Testing
             #expect(report.transactions >= 200 && report.transactions < 8 * 150 * 2)
             #expect(report.transactions.isMultiple(of: 2), "a transfer is copied whole or not at all")
             // The copy is a working database: the sum of the transfers' balances is zero there too.
-            let copy = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: backup))
+            let copy = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: backup))
             var sum: Int64 = 0
             for account in accounts { sum += try await copy.balance(of: account) ?? 0 }
             #expect(sum == 0)

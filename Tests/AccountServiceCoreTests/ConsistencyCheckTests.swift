@@ -17,7 +17,7 @@ import Testing
             do {
                 let pool = try LedgerDatabase.open(path: path)
                 let postings = amounts.map { Transaction(id: TransactionID(UUID()), accountID: $0, amount: $1) }
-                _ = try await Ledger.commit(postings.map { Batch([$0]) }, to: SQLiteLedgerStore(pool: pool))
+                _ = try await Ledger.commit(postings.map { Batch([$0]) }, to: try SQLiteLedgerStore(pool: pool))
                 if let tamper {
                     try await pool.writeWithoutTransaction { db in
                         try db.execute(sql: "PRAGMA foreign_keys = OFF")

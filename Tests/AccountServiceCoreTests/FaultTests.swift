@@ -54,7 +54,7 @@ import Testing
 
     @Test func aPostAfterGracefulShutdownAnswers503() async throws {
         try await withTemporaryDatabase { path in
-            let ledger = Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
+            let ledger = Ledger(store: try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)))
             let group = ServiceGroup(services: [ledger], logger: Logger(label: "test"))
             let running = Task { try await group.run() }
             let account = newID()

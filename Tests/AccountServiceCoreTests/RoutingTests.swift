@@ -65,7 +65,7 @@ import Yams
                 })
             try await withTemporaryDatabase { path in
                 let router = buildRouter(
-                    ledger: Ledger(store: SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))))
+                    ledger: Ledger(store: try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))))
                 let routed = Set(router.routes.filter { $0.method != .head }.map { "\($0.method) \($0.path)" })
                 #expect(routed.subtracting(documented).isEmpty, "routes missing from openapi.yaml")
                 #expect(documented.subtracting(routed).isEmpty, "documented operations the router does not have")

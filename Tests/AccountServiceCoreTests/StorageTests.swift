@@ -26,11 +26,11 @@ import Testing
         try await withTemporaryDatabase { path in
             let account = AccountID(UUID())
             do {
-                let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+                let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
                 _ = try await Ledger.commit(
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)])], to: store)
             }
-            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: account) == 3)
         }
     }
@@ -139,7 +139,7 @@ import Testing
                 }
                 try queue.close()
             }
-            let store = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: a) == 2)
             #expect(try await store.balance(of: b) == .max - 7)
             for (id, (account, amount)) in zip(ids, history) {

@@ -242,7 +242,7 @@ func withStore<T: Sendable>(
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path)
         defer { try? LedgerDatabase.close(pool) }
-        return try await body(SQLiteLedgerStore(pool: pool))
+        return try await body(try SQLiteLedgerStore(pool: pool))
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
         return try await PostgresDatabase.withClient(url: url) { client in

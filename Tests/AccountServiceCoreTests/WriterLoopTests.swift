@@ -17,7 +17,7 @@ import Testing
         let (gate, opener) = AsyncStream<Void>.makeStream()
         let failNextCommit = Mutex(false)
 
-        init(path: String) throws { inner = SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)) }
+        init(path: String) throws { inner = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)) }
 
         func commit(
             _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan

@@ -164,6 +164,7 @@ public final class Ledger: Service, Sendable {
                 metrics.failedCommits.increment()
                 for waiting in taken { waiting.continuation.resume(throwing: error) }
             }
+            await store.maintain()
         }
     }
 

@@ -26,6 +26,14 @@ public protocol LedgerStore: Sendable {
     /// Every transaction with a sequence above `after`, in sequence order, at most `limit`.
     func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
     func transactionVolume() async throws -> TransactionVolume
+
+    /// Work the store keeps out of its commits, a short step at a time; the writer loop calls it after each
+    /// commit, once the commit is answered. A store that fails at it fails its next commits with the error.
+    func maintain() async
+}
+
+extension LedgerStore {
+    public func maintain() async {}
 }
 
 /// What the ledger's rules need to know to decide a commit, read inside its write transaction.

@@ -35,7 +35,13 @@ public struct ConsistencyCheck: Sendable {
         /// created_at is earlier than the previous transaction's.
         public var historyErrors: [String] = []
 
-        public var isConsistent: Bool { discrepancies.isEmpty && integrityErrors.isEmpty && historyErrors.isEmpty }
+        /// Index tables that disagree with the transactions (SQLite: an entry missing, extra or different in a
+        /// slice's merged range), and ids recorded twice.
+        public var indexErrors: [String] = []
+
+        public var isConsistent: Bool {
+            discrepancies.isEmpty && integrityErrors.isEmpty && historyErrors.isEmpty && indexErrors.isEmpty
+        }
     }
 
     /// Checks the database at `path`, which must exist; nothing is written to it.
@@ -55,6 +61,8 @@ public struct ConsistencyCheck: Sendable {
             "foreign key check: table \(row[0] as String) row \(row[1] as Int64? ?? -1) refers to a missing \(row[2] as String) row"
         }
 
+        report.indexErrors = try indexErrors(in: db)
+
         var tally = Tally(report: report)
         let transactions = try Row.fetchCursor(
             db,
@@ -68,6 +76,36 @@ public struct ConsistencyCheck: Sendable {
             tally.account(account.id, balance: account.balance, count: account.transactionCount)
         }
         return tally.finish()
+    }
+
+    /// Each index table's slice holds exactly the entries of the transactions up to its merged point (those
+    /// beyond it wait in the service's memory), and no id is recorded twice.
+    static func indexErrors(in db: Database) throws -> [String] {
+        guard try db.tableExists("index_progress") else {
+            return ["the database's schema is older than this build's: start the service once to upgrade it"]
+        }
+        var errors = try Row.fetchAll(
+            db, sql: "SELECT lower(hex(id)), count(*) FROM transactions GROUP BY id HAVING count(*) > 1 LIMIT 100"
+        ).map { row in "transaction id \(row[0] as String) is recorded \(row[1] as Int64) times" }
+        let indexes = [
+            ("transaction_ids", "id", "id, sequence"),
+            ("transactions_by_account", "account_id", "account_id, created_at, sequence, id, amount, balance_after"),
+        ]
+        for (table, key, columns) in indexes {
+            // A key's slice is the first hex digit of its bytes.
+            let expected = """
+                SELECT \(columns) FROM transactions JOIN index_progress
+                    ON name = '\(table)' AND slice = instr('0123456789ABCDEF', substr(hex(\(key)), 1, 1)) - 1
+                WHERE sequence <= merged_through
+                """
+            let missing = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (\(expected) EXCEPT SELECT \(columns) FROM \(table))")!
+            let extra = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (SELECT \(columns) FROM \(table) EXCEPT \(expected))")!
+            if missing > 0 { errors.append("\(table): \(missing) merged transactions have no entry or another one") }
+            if extra > 0 { errors.append("\(table): \(extra) entries match no merged transaction") }
+        }
+        return errors
     }
 
     /// The comparison itself, fed by a store's rows: every transaction in sequence order, then every account.

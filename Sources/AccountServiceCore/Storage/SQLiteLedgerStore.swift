@@ -1,16 +1,27 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The ledger's state in SQLite. A commit is one write transaction, and SQLite has one writer at a time, so
 /// the snapshot the rules decide on cannot change before the commit's changes are written: no update is lost.
-public struct SQLiteLedgerStore: LedgerStore {
+///
+/// A commit appends its transactions to `transactions` and updates their accounts; the entries of the two index
+/// tables wait in memory (``IndexBacklog``) and go in by slices between commits (``maintain()``). Every read
+/// of an index takes the waiting entries and the index table together. The backlog is this process's, so one
+/// process at a time serves a database file: the store holds an exclusive lock beside it (``DatabaseInUse``).
+public final class SQLiteLedgerStore: LedgerStore {
     /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads.
     enum SQL {
-        static let transactionByID = "SELECT \(LedgerEntry.columns) FROM transactions WHERE id = ?"
+        static let transactionByID = """
+            SELECT \(LedgerEntry.columns) FROM transactions
+            WHERE sequence = (SELECT sequence FROM transaction_ids WHERE id = ?)
+            """
         static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
-        /// The last balance_after of the account at or before an instant: one descent of transactions_by_account.
+        /// The last balance_after of the account at or before an instant, among the entries merged through ?3: one
+        /// descent of transactions_by_account (entries beyond ?3 are the few merged after the backlog was read).
         static let balanceAtInstant = """
-            SELECT balance_after FROM transactions WHERE account_id = ?1 AND created_at <= ?2
+            SELECT balance_after FROM transactions_by_account WHERE account_id = ?1 AND created_at <= ?2
+                AND sequence <= ?3
             ORDER BY created_at DESC, sequence DESC LIMIT 1
             """
         /// A statement page: the range of transactions_by_account below (created_at, sequence) = (the commit time
@@ -18,7 +29,7 @@ public struct SQLiteLedgerStore: LedgerStore {
         /// along sequence, so this is "sequence < before". One statement: the bound is a scalar subquery (one
         /// descent of the table, evaluated once), so a page is one read transaction, not two.
         static let statementPage = """
-            SELECT \(LedgerEntry.columns) FROM transactions
+            SELECT \(LedgerEntry.columns) FROM transactions_by_account
             WHERE account_id = ?1 AND created_at <= \(commitTimeFrom)
                 AND (created_at < \(commitTimeFrom) OR sequence < ?2)
             ORDER BY created_at DESC, sequence DESC LIMIT ?3
@@ -28,9 +39,10 @@ public struct SQLiteLedgerStore: LedgerStore {
             coalesce((SELECT created_at FROM transactions WHERE sequence >= ?2 ORDER BY sequence LIMIT 1),
                      9223372036854775807)
             """
-        /// A feed page: a range of the table itself, which is ordered by sequence.
+        /// A feed page: a range of the table itself, which is ordered by sequence, up to the last published ?3.
         static let feedPage = """
-            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ?1 ORDER BY sequence LIMIT ?2
+            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ?1 AND sequence <= ?3
+            ORDER BY sequence LIMIT ?2
             """
         static let lastTransaction = """
             SELECT sequence, created_at FROM transactions WHERE sequence = (SELECT max(sequence) FROM transactions)
@@ -42,6 +54,11 @@ public struct SQLiteLedgerStore: LedgerStore {
             WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
             ORDER BY id
             """
+        /// The transactions an index slice may not hold yet, read once when the store opens.
+        static let unmergedTransactions = """
+            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ? ORDER BY sequence
+            """
+        static let indexProgress = "SELECT name, slice, merged_through FROM index_progress"
         static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
         static let insertTransaction = """
             INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?)
@@ -51,11 +68,17 @@ public struct SQLiteLedgerStore: LedgerStore {
             UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3
             WHERE id = ?1 AND balance = ?4
             """
+        static let insertTransactionID = "INSERT INTO transaction_ids (id, sequence) VALUES (?, ?)"
+        static let insertAccountEntry = """
+            INSERT INTO transactions_by_account (account_id, created_at, sequence, id, amount, balance_after)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """
+        static let updateIndexProgress = "UPDATE index_progress SET merged_through = ?3 WHERE name = ?1 AND slice = ?2"
 
         /// Every statement that serves a GET, or that a commit reads with.
         static let reads = [
             transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, lastTransaction,
-            maxTransactionVolume,
+            maxTransactionVolume, unmergedTransactions,
         ]
     }
 
@@ -66,25 +89,80 @@ public struct SQLiteLedgerStore: LedgerStore {
         var description: String { "the balance of account \(account) changed during a commit" }
     }
 
-    let pool: DatabasePool
+    /// Another process serves the database file.
+    public struct DatabaseInUse: Error, CustomStringConvertible {
+        public let path: String
+        public var description: String {
+            "the database \(path) is in use by another account-service process (one process serves a database file)"
+        }
+    }
 
-    public init(pool: DatabasePool) {
+    /// Moving an index slice into its table failed: the store refuses commits from then on, with this error, as
+    /// its index tables can no longer be trusted to catch up.
+    struct IndexMergeFailed: Error, CustomStringConvertible {
+        let cause: any Error
+        var description: String { "moving index entries into their tables failed: \(cause)" }
+    }
+
+    let pool: DatabasePool
+    /// Waiting index entries past this many start a merge after each commit (the fullest slice, one per commit).
+    let backlogLimit: Int
+    private let backlog: Mutex<IndexBacklog>
+    private let mergeFailure = Mutex<IndexMergeFailed?>(nil)
+    /// The exclusive lock on `<database>-lock`, held while the store lives.
+    private let lock: FileLock
+
+    /// Opens the store on `pool`: locks the database file and reads the transactions its index tables do not
+    /// hold yet.
+    /// - Parameter backlogLimit: how many index entries may wait before merges start. The default, 131,072, is
+    ///   about 13 MB of memory; a larger backlog makes larger merges, which share more pages (see the README).
+    /// - Throws: ``DatabaseInUse`` when another process serves the file.
+    public init(pool: DatabasePool, backlogLimit: Int = 1 << 17) throws {
         self.pool = pool
+        self.backlogLimit = backlogLimit
+        guard let lock = try FileLock(exclusive: pool.path + "-lock") else { throw DatabaseInUse(path: pool.path) }
+        self.lock = lock
+        backlog = Mutex(try pool.read(Self.loadBacklog))
+    }
+
+    private static func loadBacklog(_ db: Database) throws -> IndexBacklog {
+        var ids = Array(repeating: Int64(0), count: IndexBacklog.sliceCount)
+        var accounts = ids
+        for row in try Row.fetchAll(db, sql: SQL.indexProgress) {
+            if row["name"] == "transaction_ids" {
+                ids[row["slice"]] = row["merged_through"]
+            } else {
+                accounts[row["slice"]] = row["merged_through"]
+            }
+        }
+        let last = try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM transactions") ?? 0
+        var backlog = IndexBacklog(idsMergedThrough: ids, accountsMergedThrough: accounts, published: last)
+        let unmerged = try db.cachedStatement(sql: SQL.unmergedTransactions)
+        unmerged.bind(.integer(min(ids.min()!, accounts.min()!)))
+        backlog.append(try unmerged.rows(in: db, LedgerEntry.init(row:)))
+        return backlog
     }
 
     public func commit(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
-        try await pool.write { db in
-            let plan = decide(try Self.snapshot(for: postings, in: db))
-            try Self.write(plan, in: db)
-            return plan
+        if let failure = mergeFailure.withLock({ $0 }) { throw failure }
+        return try await pool.writeWithoutTransaction { db in
+            var plan: CommitPlan?
+            try db.inTransaction(.immediate) {
+                plan = decide(try self.snapshot(for: postings, in: db))
+                try Self.write(plan!, in: db)
+                return .commit
+            }
+            // Committed: published (the writer is still held, so no other commit comes between).
+            self.backlog.withLock { $0.append(plan!.created) }
+            return plan!
         }
     }
 
     /// Looks up each posting's id and account once (a commit of a thousand postings runs two thousand
     /// lookups, hence ``Statement/bind(_:)`` rather than `StatementArguments`).
-    private static func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
+    private func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
         let last = try db.cachedStatement(sql: SQL.lastTransaction)
         last.bind()
@@ -94,16 +172,23 @@ public struct SQLiteLedgerStore: LedgerStore {
         }
         let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
-        // A new account is looked up again by each of its postings; that costs less than remembering it.
-        for posting in postings {
-            transactionByID.bind(.uuid(posting.id.uuid))
-            if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
-                snapshot.recorded[posting.id] = recorded
-            }
-            if snapshot.balances[posting.accountID] == nil {
-                balanceByID.bind(.uuid(posting.accountID.uuid))
-                if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
-                    snapshot.balances[posting.accountID] = balance
+        // Only the writer changes the backlog, and this is the writer: it holds still for the whole snapshot.
+        try backlog.withLock { backlog in
+            // A new account is looked up again by each of its postings; that costs less than remembering it.
+            for posting in postings {
+                if let waiting = backlog.entry(posting.id) {
+                    snapshot.recorded[posting.id] = waiting
+                } else {
+                    transactionByID.bind(.uuid(posting.id.uuid))
+                    if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
+                        snapshot.recorded[posting.id] = recorded
+                    }
+                }
+                if snapshot.balances[posting.accountID] == nil {
+                    balanceByID.bind(.uuid(posting.accountID.uuid))
+                    if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
+                        snapshot.balances[posting.accountID] = balance
+                    }
                 }
             }
         }
@@ -137,8 +222,60 @@ public struct SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    /// Once more than `backlogLimit` entries wait, moves the fullest slice into its table, in key order, in one
+    /// write transaction: each page of the slice is written once for all its entries. One slice a call keeps
+    /// the write short (the writer loop calls this after each commit), and the backlog settles where a merge
+    /// takes as many entries as a commit adds.
+    public func maintain() async {
+        guard mergeFailure.withLock({ $0 == nil }),
+            let slice = backlog.withLock({ $0.count > backlogLimit ? $0.fullestSlice : nil })
+        else { return }
+        do {
+            try await merge(slice)
+        } catch {
+            mergeFailure.withLock { $0 = IndexMergeFailed(cause: error) }
+        }
+    }
+
+    /// How many index entries wait in memory.
+    var waitingIndexEntries: Int { backlog.withLock { $0.count } }
+
+    /// Moves one slice's waiting entries into its table and marks it merged through the last published sequence.
+    func merge(_ slice: IndexBacklog.Slice) async throws {
+        try await pool.writeWithoutTransaction { db in
+            let through = self.backlog.withLock { $0.published }
+            try db.inTransaction(.immediate) {
+                let progress = try db.cachedStatement(sql: SQL.updateIndexProgress)
+                switch slice {
+                case .ids(let index, let entries):
+                    let insert = try db.cachedStatement(sql: SQL.insertTransactionID)
+                    for (id, entry) in entries.sorted(by: { $0.key.uuid.precedes($1.key.uuid) }) {
+                        insert.bind(.uuid(id.uuid), .integer(entry.sequence))
+                        _ = try insert.stepToRow(in: db)
+                    }
+                    try progress.execute(arguments: ["transaction_ids", index, through])
+                case .accounts(let index, let accounts):
+                    let insert = try db.cachedStatement(sql: SQL.insertAccountEntry)
+                    for (account, entries) in accounts.sorted(by: { $0.key.uuid.precedes($1.key.uuid) }) {
+                        for entry in entries {
+                            insert.bind(
+                                .uuid(account.uuid), .integer(entry.createdAt.millisecondsSince1970),
+                                .integer(entry.sequence), .uuid(entry.transaction.id.uuid),
+                                .integer(entry.transaction.amount), .integer(entry.balanceAfter))
+                            _ = try insert.stepToRow(in: db)
+                        }
+                    }
+                    try progress.execute(arguments: ["transactions_by_account", index, through])
+                }
+                return .commit
+            }
+            self.backlog.withLock { $0.merged(slice, through: through) }
+        }
+    }
+
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
-        try read { db in
+        if let waiting = backlog.withLock({ $0.entry(id) }) { return waiting }
+        return try read { db in
             let statement = try db.cachedStatement(sql: SQL.transactionByID)
             statement.bind(.uuid(id.uuid))
             return try statement.firstRow(in: db, LedgerEntry.init(row:))
@@ -146,25 +283,36 @@ public struct SQLiteLedgerStore: LedgerStore {
     }
 
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-        try read { db in
+        let tail = backlog.withLock { $0.tail(of: account) }
+        if let last = tail.entries.last(where: { $0.createdAt <= instant }) { return last.balanceAfter }
+        return try read { db in
             try Int64.fetchOne(
                 db.cachedStatement(sql: SQL.balanceAtInstant),
-                arguments: [account.uuid, instant.millisecondsSince1970])
+                arguments: [account.uuid, instant.millisecondsSince1970, tail.mergedThrough])
         }
     }
 
+    /// The waiting entries below `before`, newest first, then the table's from where they end.
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-        try read { db in
+        let tail = backlog.withLock { $0.tail(of: account) }
+        let before = before ?? .max
+        var entries = Array(tail.entries.reversed().lazy.filter { $0.sequence < before }.prefix(limit))
+        guard entries.count < limit else { return entries }
+        entries += try read { db in
             let page = try db.cachedStatement(sql: SQL.statementPage)
-            page.bind(.uuid(account.uuid), .integer(before ?? .max), .integer(Int64(limit)))
+            page.bind(
+                .uuid(account.uuid), .integer(min(before, tail.mergedThrough + 1)),
+                .integer(Int64(limit - entries.count)))
             return try page.rows(in: db, LedgerEntry.init(row:))
         }
+        return entries
     }
 
     public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
-        try read { db in
+        let published = backlog.withLock { $0.published }
+        return try read { db in
             let page = try db.cachedStatement(sql: SQL.feedPage)
-            page.bind(.integer(after), .integer(Int64(limit)))
+            page.bind(.integer(after), .integer(Int64(limit)), .integer(published))
             return try page.rows(in: db, LedgerEntry.init(row:))
         }
     }
