@@ -23,7 +23,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     /// The options that the environment may set too (``EnvironmentOptions``).
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
-        "api-keys",
+        "api-keys", "index-backlog",
     ]
     static let environmentFlags = ["allow-unauthenticated"]
 
@@ -43,6 +43,13 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
             "full: a 200 survives a power cut (the log is synced on every commit). normal: it survives a crash of the process, not of the machine. (ACCOUNT_SERVICE_DURABILITY)"
     )
     var durability: Durability = .full
+
+    @Option(
+        name: .customLong("index-backlog"),
+        help:
+            "SQLite: how many index entries may wait in memory (about 100 bytes each) before they are merged into the index tables, a slice after each commit; more makes bulk loads faster. (ACCOUNT_SERVICE_INDEX_BACKLOG)"
+    )
+    var indexBacklog = SQLiteLedgerStore.defaultBacklogLimit
 
     @Option(
         help:
@@ -88,6 +95,9 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         }
         guard idleTimeoutSeconds > 0 else {
             throw ValidationError("--idle-timeout \(idleTimeoutSeconds) must be a positive number of seconds.")
+        }
+        guard indexBacklog >= 0 else {
+            throw ValidationError("--index-backlog \(indexBacklog) must be 0 or more.")
         }
         if let maximumConnections, maximumConnections < 1 {
             throw ValidationError("--max-connections \(maximumConnections) must be at least 1.")

@@ -26,6 +26,8 @@ public protocol AppArguments {
     var apiKeysPath: String? { get }
     /// Serve an open API on an address other than loopback (without keys the service refuses to).
     var allowUnauthenticated: Bool { get }
+    /// SQLite: how many index entries may wait in memory before merges start (``SQLiteLedgerStore``).
+    var indexBacklog: Int { get }
 }
 
 extension AppArguments {
@@ -34,6 +36,7 @@ extension AppArguments {
     public var maximumConnections: Int? { nil }
     public var apiKeysPath: String? { nil }
     public var allowUnauthenticated: Bool { false }
+    public var indexBacklog: Int { SQLiteLedgerStore.defaultBacklogLimit }
 }
 
 /// The service would serve an open API beyond this machine without having been told to.
@@ -89,7 +92,7 @@ public func buildApplication(
     switch location {
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
-        store = try SQLiteLedgerStore(pool: pool)
+        store = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog)
         metrics = ServiceMetrics(databaseFile: path)
         services.append(DatabaseCloser(pool: pool, logger: logger))
     case .postgres(let url):

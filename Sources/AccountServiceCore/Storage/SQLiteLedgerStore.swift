@@ -104,6 +104,9 @@ public final class SQLiteLedgerStore: LedgerStore {
         var description: String { "moving index entries into their tables failed: \(cause)" }
     }
 
+    /// 131,072 entries: about 13 MB of memory.
+    public static let defaultBacklogLimit = 1 << 17
+
     let pool: DatabasePool
     /// Waiting index entries past this many start a merge after each commit (the fullest slice, one per commit).
     let backlogLimit: Int
@@ -114,10 +117,10 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     /// Opens the store on `pool`: locks the database file and reads the transactions its index tables do not
     /// hold yet.
-    /// - Parameter backlogLimit: how many index entries may wait before merges start. The default, 131,072, is
-    ///   about 13 MB of memory; a larger backlog makes larger merges, which share more pages (see the README).
+    /// - Parameter backlogLimit: how many index entries may wait before merges start; a larger backlog makes
+    ///   larger merges, which share more pages (see the README).
     /// - Throws: ``DatabaseInUse`` when another process serves the file.
-    public init(pool: DatabasePool, backlogLimit: Int = 1 << 17) throws {
+    public init(pool: DatabasePool, backlogLimit: Int = defaultBacklogLimit) throws {
         self.pool = pool
         self.backlogLimit = backlogLimit
         guard let lock = try FileLock(exclusive: pool.path + "-lock") else { throw DatabaseInUse(path: pool.path) }
