@@ -11,14 +11,16 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct IndexBacklogTests {
     let accounts = (0..<12).map { _ in AccountID(UUID()) }
 
-    /// Commits random postings over a few accounts, merging as the writer loop does (limit 0: a slice after every
-    /// commit; 40: now and then; the default: never here), and compares every read with the commits' own
-    /// records after each; then opens the store again, merges everything, and compares again.
+    /// Commits random postings over a few accounts, merging as the writer loop does (limit 0: a merge after every
+    /// commit; 40: now and then; the default: never here), at most 5 entries a merge (so slices are merged in
+    /// part too), and compares every read with the commits' own records after each; then opens the store again,
+    /// merges everything, and compares again.
     @Test(arguments: [0, 40, 1 << 17]) func readsAgreeWithTheCommitsWhateverWaits(backlogLimit: Int) async throws {
         try await withTemporaryDatabase { path in
             var recorded: [LedgerEntry] = []
             do {
-                let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: backlogLimit)
+                let store = try SQLiteLedgerStore(
+                    pool: LedgerDatabase.open(path: path), backlogLimit: backlogLimit, mergeLimit: 5)
                 for round in 0..<24 {
                     let postings = (0..<Int.random(in: 1...30)).map { _ in
                         Transaction(
@@ -30,6 +32,8 @@ import Testing
                     if round % 4 == 3 { try await expectReads(of: store, agreeWith: recorded) }
                 }
                 try await expectReads(of: store, agreeWith: recorded)
+                // Slices merged in part: check must place every key in the slice the store does.
+                #expect(try ConsistencyCheck.run(path: path).isConsistent)
                 // Every id again, waiting or merged: each is a replay.
                 let replay = try await Ledger.commit([Batch(recorded.map(\.transaction))], to: store)
                 #expect(replay.created.isEmpty)
@@ -87,7 +91,7 @@ import Testing
     /// (none repeated, none missing), down to the first; and no read may show fewer entries than one before it.
     @Test func statementsReadWhileSlicesMergeAreWhole() async throws {
         try await withTemporaryDatabase { path in
-            let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0)
+            let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0, mergeLimit: 3)
             let account = accounts[0]
             let writing = Flag()
             let writer = Task {

@@ -87,15 +87,18 @@ public struct ConsistencyCheck: Sendable {
         var errors = try Row.fetchAll(
             db, sql: "SELECT lower(hex(id)), count(*) FROM transactions GROUP BY id HAVING count(*) > 1 LIMIT 100"
         ).map { row in "transaction id \(row[0] as String) is recorded \(row[1] as Int64) times" }
+        // A slice is a hex digit of the key (IndexBacklog.slice(of:)): an id's first, an account's last.
         let indexes = [
-            ("transaction_ids", "id", "id, sequence"),
-            ("transactions_by_account", "account_id", "account_id, created_at, sequence, id, amount, balance_after"),
+            ("transaction_ids", "substr(hex(id), 1, 1)", "id, sequence"),
+            (
+                "transactions_by_account", "substr(hex(account_id), 32, 1)",
+                "account_id, created_at, sequence, id, amount, balance_after"
+            ),
         ]
-        for (table, key, columns) in indexes {
-            // A key's slice is the first hex digit of its bytes.
+        for (table, digit, columns) in indexes {
             let expected = """
                 SELECT \(columns) FROM transactions JOIN index_progress
-                    ON name = '\(table)' AND slice = instr('0123456789ABCDEF', substr(hex(\(key)), 1, 1)) - 1
+                    ON name = '\(table)' AND slice = instr('0123456789ABCDEF', \(digit)) - 1
                 WHERE sequence <= merged_through
                 """
             let missing = try Int.fetchOne(

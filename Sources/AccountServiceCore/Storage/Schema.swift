@@ -68,7 +68,7 @@ enum Schema {
             // account go into two tables of their own later, many at a time (see IndexBacklog): 4x the postings
             // a second in bulk loads, measured. The table is rebuilt without its UNIQUE id index (the ledger's
             // rules keep ids unique; `check` verifies it) and the covering index becomes a table. Both index
-            // tables are cut into 16 slices by the first hex digit of their key; index_progress says up to which
+            // tables are cut into 16 slices by a hex digit of their key; index_progress says up to which
             // sequence each slice holds every entry. Here every slice is complete.
             try db.execute(
                 sql: """
