@@ -183,23 +183,22 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
         let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
-        // Only the writer changes the backlog, and this is the writer: it holds still for the whole snapshot.
-        try backlog.withLock { backlog in
-            // A new account is looked up again by each of its postings; that costs less than remembering it.
-            for posting in postings {
-                if let waiting = backlog.entry(posting.id) {
-                    snapshot.recorded[posting.id] = waiting
-                } else {
-                    transactionByID.bind(.uuid(posting.id.uuid))
-                    if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
-                        snapshot.recorded[posting.id] = recorded
-                    }
+        // Only the writer changes the backlog, and this is the writer: it holds still for the whole snapshot, and
+        // each lookup takes the lock alone, so readers never wait for the snapshot's SQL.
+        // A new account is looked up again by each of its postings; that costs less than remembering it.
+        for posting in postings {
+            if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
+                snapshot.recorded[posting.id] = waiting
+            } else {
+                transactionByID.bind(.uuid(posting.id.uuid))
+                if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
+                    snapshot.recorded[posting.id] = recorded
                 }
-                if snapshot.balances[posting.accountID] == nil {
-                    balanceByID.bind(.uuid(posting.accountID.uuid))
-                    if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
-                        snapshot.balances[posting.accountID] = balance
-                    }
+            }
+            if snapshot.balances[posting.accountID] == nil {
+                balanceByID.bind(.uuid(posting.accountID.uuid))
+                if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
+                    snapshot.balances[posting.accountID] = balance
                 }
             }
         }
