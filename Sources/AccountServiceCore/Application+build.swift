@@ -92,8 +92,9 @@ public func buildApplication(
     switch location {
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
-        store = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog)
-        metrics = ServiceMetrics(databaseFile: path)
+        let sqlite = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog)
+        store = sqlite
+        metrics = ServiceMetrics(databaseFile: path, indexBacklog: { sqlite.waitingIndexEntries })
         services.append(DatabaseCloser(pool: pool, logger: logger))
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: logger)

@@ -53,6 +53,8 @@ import Testing
             #expect(after["ledger_postings_per_commit_sum"].map { Int($0.rounded()) } == 1 + 1 + 1 + 2 + 2)
             #expect(after["ledger_commit_duration_seconds_count"] == 5)
             #expect(after["ledger_commit_failures_total"] == 0)
+            // 3 created transactions, each waiting for both index tables (the backlog's limit is far above).
+            #expect(after["ledger_index_backlog_entries"] == 6)
         }
     }
 }

@@ -15,8 +15,10 @@ public struct ServiceMetrics: Sendable {
     public let factory: PrometheusMetricsFactory
     /// The SQLite file whose size (and its log's) the scrape reports; none when nil.
     let databaseFile: String?
+    /// How many index entries wait in the SQLite store's memory; none when nil.
+    let indexBacklog: (@Sendable () -> Int)?
 
-    public init(databaseFile: String? = nil) {
+    public init(databaseFile: String? = nil, indexBacklog: (@Sendable () -> Int)? = nil) {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Requests take tenths of a millisecond to milliseconds; commits milliseconds to tens of them.
@@ -33,6 +35,7 @@ public struct ServiceMetrics: Sendable {
         ]
         self.factory = factory
         self.databaseFile = databaseFile
+        self.indexBacklog = indexBacklog
     }
 
     /// The Prometheus text, after reading the gauges that are measured at scrape time.
@@ -57,6 +60,13 @@ public struct ServiceMetrics: Sendable {
                     labels: [("file", file)]
                 ).set(Double(size ?? 0))
             }
+        }
+        if let indexBacklog {
+            registry.makeGauge(
+                descriptor: .init(
+                    metricName: "ledger_index_backlog", unitName: "entries",
+                    helpText: "Index entries waiting in memory to be merged into the SQLite index tables.")
+            ).set(Double(indexBacklog()))
         }
         return registry.emitToBuffer()
     }
