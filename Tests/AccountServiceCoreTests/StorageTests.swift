@@ -35,6 +35,22 @@ import Testing
         }
     }
 
+    /// A database upgraded by a newer build (a migration this one does not know) is refused, not served.
+    @Test func aDatabaseFromANewerBuildIsRefused() async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path)
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from a newer build')")
+            }
+            try pool.close()
+            #expect {
+                _ = try LedgerDatabase.open(path: path)
+            } throws: { error in
+                "\(error)".contains("upgraded by a newer build")
+            }
+        }
+    }
+
     @Test func theSchemaRefusesWhatTheCodeMustNeverWrite() async throws {
         try await withTemporaryDatabase { path in
             let pool = try LedgerDatabase.open(path: path)

@@ -39,6 +39,11 @@ public enum LedgerDatabase {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
+        // A build that does not know every migration applied would run on a schema it was not written for.
+        if try pool.read(Schema.migrator.hasBeenSuperseded) {
+            try pool.close()
+            throw OpenError(path: path, cause: "it was upgraded by a newer build of account-service; run that build")
+        }
         try Schema.migrator.migrate(pool)
         return pool
     }
@@ -54,6 +59,11 @@ public enum LedgerDatabase {
         init(path: String, _ error: DatabaseError) {
             self.path = path
             cause = Self.diagnose(path: path, error)
+        }
+
+        init(path: String, cause: String) {
+            self.path = path
+            self.cause = cause
         }
 
         /// Says why SQLite could not open or migrate `path`, in terms of the file system where that is the cause.
