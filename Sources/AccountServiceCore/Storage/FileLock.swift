@@ -26,12 +26,3 @@ final class FileLock: Sendable {
         close(descriptor)
     }
 }
-
-extension UUID {
-    /// Whether its 16 bytes come before `other`'s in memcmp order, the order of SQLite's blobs.
-    func precedes(_ other: UUID) -> Bool {
-        withUnsafeBytes(of: uuid) { left in
-            withUnsafeBytes(of: other.uuid) { right in memcmp(left.baseAddress!, right.baseAddress!, 16) < 0 }
-        }
-    }
-}

@@ -88,7 +88,11 @@ struct IndexBacklog: Sendable {
     /// The oldest waiting entries of one slice of one index, to merge; the slice is merged through `through`
     /// once they are in its table.
     struct Merge {
-        enum Index { case ids, accounts }
+        /// Each index, named by its table (as `index_progress` names it).
+        enum Index: String {
+            case ids = "transaction_ids"
+            case accounts = "transactions_by_account"
+        }
         let index: Index
         let slice: Int
         /// In sequence order.

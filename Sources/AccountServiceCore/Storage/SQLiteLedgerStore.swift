@@ -140,13 +140,15 @@ public final class SQLiteLedgerStore: LedgerStore {
         var ids = Array(repeating: Int64(0), count: IndexBacklog.sliceCount)
         var accounts = ids
         for row in try Row.fetchAll(db, sql: SQL.indexProgress) {
-            if row["name"] == "transaction_ids" {
+            if row["name"] == IndexBacklog.Merge.Index.ids.rawValue {
                 ids[row["slice"]] = row["merged_through"]
             } else {
                 accounts[row["slice"]] = row["merged_through"]
             }
         }
-        let last = try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM transactions") ?? 0
+        let lastTransaction = try db.cachedStatement(sql: SQL.lastTransaction)
+        lastTransaction.bind()
+        let last = try lastTransaction.firstRow(in: db) { $0.integer(at: 0) } ?? 0
         var backlog = IndexBacklog(idsMergedThrough: ids, accountsMergedThrough: accounts, published: last)
         let unmerged = try db.cachedStatement(sql: SQL.unmergedTransactions)
         unmerged.bind(.integer(min(ids.min()!, accounts.min()!)))
@@ -278,9 +280,8 @@ public final class SQLiteLedgerStore: LedgerStore {
                         _ = try insert.stepToRow(in: db)
                     }
                 }
-                let table = merge.index == .ids ? "transaction_ids" : "transactions_by_account"
                 try db.cachedStatement(sql: SQL.updateIndexProgress).execute(
-                    arguments: [table, merge.slice, merge.through])
+                    arguments: [merge.index.rawValue, merge.slice, merge.through])
                 return .commit
             }
             self.backlog.withLock { $0.merged(merge) }
@@ -353,5 +354,14 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// so that this never waits for a connection (see ``LedgerDatabase/open(path:durability:)``).
     private func read<T>(_ statement: (Database) throws -> T) throws -> T {
         try pool.unsafeRead(statement)
+    }
+}
+
+extension UUID {
+    /// Whether its 16 bytes come before `other`'s in memcmp order, the order of SQLite's blobs.
+    func precedes(_ other: UUID) -> Bool {
+        withUnsafeBytes(of: uuid) { left in
+            withUnsafeBytes(of: other.uuid) { right in memcmp(left.baseAddress!, right.baseAddress!, 16) < 0 }
+        }
     }
 }
