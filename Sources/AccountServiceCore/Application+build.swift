@@ -95,7 +95,7 @@ public func buildApplication(
         let sqlite = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog)
         store = sqlite
         metrics = ServiceMetrics(databaseFile: path, indexBacklog: { sqlite.waitingIndexEntries })
-        services.append(DatabaseCloser(pool: pool, logger: logger))
+        services.append(DatabaseCloser(store: sqlite, logger: logger))
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: logger)
         let client = PostgresClient(

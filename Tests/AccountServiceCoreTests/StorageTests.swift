@@ -91,8 +91,9 @@ import Testing
     @Test(arguments: SQLiteLedgerStore.SQL.reads)
     func readQueriesAreIndexLookups(_ sql: String) async throws {
         try await withTemporaryDatabase { path in
-            let pool = try LedgerDatabase.open(path: path)
-            let plan = try await pool.read { db in
+            // On the index file's connections, which attach the ledger's file: every statement resolves there.
+            let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path))
+            let plan = try await store.indexes.read { db in
                 // Any value will do for the plan; numbered parameters (?4) count up to the largest.
                 let numbered = sql.matches(of: /\?(\d+)/).compactMap { Int($0.1) }.max()
                 let count = numbered ?? sql.filter { $0 == "?" }.count

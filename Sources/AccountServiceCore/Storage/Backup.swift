@@ -11,7 +11,7 @@ public enum Backup {
     /// step inside one read transaction: the copy is the database as of one instant, whole commits only, and
     /// the service goes on writing meanwhile (a reader never blocks the writer in WAL mode). The copy is one
     /// self-contained file (its log checkpointed away), synced to disk before this returns. It refuses to
-    /// overwrite an existing file.
+    /// overwrite an existing file. The index file is not copied: the service rebuilds it from the copy.
     public static func run(path: String, to destination: String) throws {
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw Failure(description: "\(destination) already exists; back up into a new file")
@@ -26,6 +26,9 @@ public enum Backup {
         do {
             try source.backup(to: target)
             try target.writeWithoutTransaction { db in
+                // The copy is a ledger of its own from now on: an index file built from the original (or from
+                // another copy) is not used with it (IndexFile).
+                if try db.tableExists("ledger") { try db.execute(sql: "UPDATE ledger SET id = randomblob(16)") }
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 _ = try db.checkpoint(.truncate)
             }

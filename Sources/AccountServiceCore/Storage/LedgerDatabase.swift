@@ -110,11 +110,11 @@ public enum LedgerDatabase {
 /// Closes the database when the application shuts down, once nothing else uses it (``buildApplication(_:)``
 /// orders the services so).
 public struct DatabaseCloser: Service {
-    let pool: DatabasePool
+    let store: SQLiteLedgerStore
     let logger: Logger
 
-    public init(pool: DatabasePool, logger: Logger) {
-        self.pool = pool
+    public init(store: SQLiteLedgerStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
@@ -125,10 +125,10 @@ public struct DatabaseCloser: Service {
         do {
             try await gracefulShutdown()
         } catch {
-            try LedgerDatabase.close(pool)
+            try await store.close()
             return
         }
-        try LedgerDatabase.close(pool)
-        logger.notice("Database closed", metadata: ["path": "\(pool.path)"])
+        try await store.close()
+        logger.notice("Database closed", metadata: ["path": "\(store.pool.path)"])
     }
 }

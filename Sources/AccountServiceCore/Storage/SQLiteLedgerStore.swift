@@ -6,11 +6,13 @@ import Synchronization
 /// the snapshot the rules decide on cannot change before the commit's changes are written: no update is lost.
 ///
 /// A commit appends its transactions to `transactions` and updates their accounts; the entries of the two index
-/// tables wait in memory (``IndexBacklog``) and go in by slices between commits (``maintain()``). Every read
-/// of an index takes the waiting entries and the index table together. The backlog is this process's, so one
-/// process at a time serves a database file: the store holds an exclusive lock beside it (``DatabaseInUse``).
+/// tables wait in memory (``IndexBacklog``) and go in by slices, written beside the commits into a file of their
+/// own (``IndexFile``) by a writer of their own (``maintain()``). Every read of an index takes the waiting
+/// entries and the index table together. The backlog is this process's, so one process at a time serves a
+/// database file: the store holds an exclusive lock beside it (``DatabaseInUse``).
 public final class SQLiteLedgerStore: LedgerStore {
-    /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads.
+    /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads. Those
+    /// that read an index table run on a connection of the index file, which attaches the ledger's.
     enum SQL {
         static let transactionByID = """
             SELECT \(LedgerEntry.columns) FROM transactions
@@ -108,32 +110,49 @@ public final class SQLiteLedgerStore: LedgerStore {
     public static let defaultBacklogLimit = 1 << 17
 
     let pool: DatabasePool
-    /// Waiting index entries past this many start a merge after each commit (the fullest slice, one per commit).
+    /// The index file's connections (``IndexFile``): its writer merges, its readers read the index tables.
+    let indexes: DatabasePool
+    /// Waiting index entries past this many start merges, the fullest slice first, until they are no longer so.
     let backlogLimit: Int
     /// The most entries one merge takes.
     let mergeLimit: Int
     private let backlog: Mutex<IndexBacklog>
     private let mergeFailure = Mutex<IndexMergeFailed?>(nil)
+    /// The merges running, if any; `closing` once ``close()`` has begun, so that none starts.
+    private let merges = Mutex<(running: Task<Void, Never>?, closing: Bool)>((nil, false))
     /// The exclusive lock on `<database>-lock`, held while the store lives.
     private let lock: FileLock
 
-    /// Opens the store on `pool`: locks the database file and reads the transactions its index tables do not
-    /// hold yet.
+    /// Opens the store on `pool`: locks the database file, opens its index file (rebuilt if it does not hold the
+    /// ledger's indexes), and reads the transactions the index tables do not hold yet.
     /// - Parameters:
     ///   - backlogLimit: how many index entries may wait before merges start; a larger backlog makes larger
     ///     merges, which share more pages (see the README).
-    ///   - mergeLimit: the most entries one merge takes. The default, 8,192, is about 20 ms of the writer's time
-    ///     (12,000 random ids took 25 ms in store-benchmark); a commit adds at most 2 × 4,096 entries, so one merge
-    ///     a commit keeps up.
+    ///   - mergeLimit: the most entries one merge takes: a larger merge writes each page of its slice once for
+    ///     more entries, and holds more memory until it commits.
     /// - Throws: ``DatabaseInUse`` when another process serves the file.
-    public init(pool: DatabasePool, backlogLimit: Int = defaultBacklogLimit, mergeLimit: Int = 8192) throws {
+    public init(pool: DatabasePool, backlogLimit: Int = defaultBacklogLimit, mergeLimit: Int = 16384) throws {
         precondition(mergeLimit > 0)
         self.pool = pool
         self.backlogLimit = backlogLimit
         self.mergeLimit = mergeLimit
         guard let lock = try FileLock(exclusive: pool.path + "-lock") else { throw DatabaseInUse(path: pool.path) }
         self.lock = lock
-        backlog = Mutex(try pool.read(Self.loadBacklog))
+        indexes = try IndexFile.open(ledger: pool)
+        backlog = Mutex(try indexes.read(Self.loadBacklog))
+    }
+
+    /// Lets the merge running finish, starts no other, and closes the index file (its log copied into it) and
+    /// then the ledger's (``LedgerDatabase/close(_:)``).
+    public func close() async throws {
+        let running = merges.withLock { merges -> Task<Void, Never>? in
+            merges.closing = true
+            return merges.running
+        }
+        await running?.value
+        try await indexes.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try indexes.close()
+        try LedgerDatabase.close(pool)
     }
 
     private static func loadBacklog(_ db: Database) throws -> IndexBacklog {
@@ -183,24 +202,29 @@ public final class SQLiteLedgerStore: LedgerStore {
             snapshot.lastSequence = sequence
             snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: createdAt)
         }
-        let transactionByID = try db.cachedStatement(sql: SQL.transactionByID)
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
-        // Only the writer changes the backlog, and this is the writer: it holds still for the whole snapshot, and
-        // each lookup takes the lock alone, so readers never wait for the snapshot's SQL.
+        // An id is looked up in the backlog, then in the index file: a merge commits its entries there before it
+        // takes them from the backlog, and each lookup there is a statement of its own, which sees every merge
+        // committed before it began; so an id recorded is found in one or the other. (Only this writer adds to the
+        // backlog: a lookup that misses both is of an id not recorded.) Each backlog lookup takes the lock alone,
+        // so readers never wait for the snapshot's SQL.
         // A new account is looked up again by each of its postings; that costs less than remembering it.
-        for posting in postings {
-            if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
-                snapshot.recorded[posting.id] = waiting
-            } else {
-                transactionByID.bind(.uuid(posting.id.uuid))
-                if let recorded = try transactionByID.firstRow(in: db, LedgerEntry.init(row:)) {
-                    snapshot.recorded[posting.id] = recorded
+        try indexes.unsafeRead { indexes in
+            let transactionByID = try indexes.cachedStatement(sql: SQL.transactionByID)
+            for posting in postings {
+                if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
+                    snapshot.recorded[posting.id] = waiting
+                } else {
+                    transactionByID.bind(.uuid(posting.id.uuid))
+                    if let recorded = try transactionByID.firstRow(in: indexes, LedgerEntry.init(row:)) {
+                        snapshot.recorded[posting.id] = recorded
+                    }
                 }
-            }
-            if snapshot.balances[posting.accountID] == nil {
-                balanceByID.bind(.uuid(posting.accountID.uuid))
-                if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
-                    snapshot.balances[posting.accountID] = balance
+                if snapshot.balances[posting.accountID] == nil {
+                    balanceByID.bind(.uuid(posting.accountID.uuid))
+                    if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
+                        snapshot.balances[posting.accountID] = balance
+                    }
                 }
             }
         }
@@ -234,31 +258,55 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
-    /// Once more than `backlogLimit` entries wait, moves the oldest entries of the fullest slice (at most
-    /// `mergeLimit`) into its table, in key order, in one write transaction: each page of the slice is written
-    /// once for all of them. One merge a call keeps the writer's pause short (the writer loop calls this after
-    /// each commit); only while the backlog is more than 8 merges beyond its limit does it merge until that is no
-    /// longer so, which bounds the memory it takes.
+    /// Once more than `backlogLimit` entries wait, starts merging them (unless merges run already), beside the
+    /// commits: the writer loop calls this after each commit. Only while the backlog is more than 8 merges
+    /// beyond its limit, when merges do not keep up, does the writer wait for them, which bounds the memory the
+    /// backlog takes.
     public func maintain() async {
-        while mergeFailure.withLock({ $0 == nil }),
-            let merge = backlog.withLock({ $0.count > backlogLimit ? $0.fullestSlice(limit: mergeLimit) : nil })
-        {
+        guard waitingIndexEntries > backlogLimit, mergeFailure.withLock({ $0 == nil }) else { return }
+        let running = merges.withLock { merges -> Task<Void, Never>? in
+            if merges.running == nil, !merges.closing {
+                merges.running = Task { await self.mergeWhileNeeded() }
+            }
+            return merges.running
+        }
+        if waitingIndexEntries > backlogLimit + 8 * mergeLimit { await running?.value }
+    }
+
+    /// Merges the oldest entries of the fullest slice, at most `mergeLimit`, until no more than `backlogLimit`
+    /// wait, a merge fails, or the store closes.
+    private func mergeWhileNeeded() async {
+        while let merge = merges.withLock({ merges in
+            let next =
+                merges.closing || mergeFailure.withLock({ $0 != nil })
+                ? nil
+                : backlog.withLock { $0.count > backlogLimit ? $0.fullestSlice(limit: mergeLimit) : nil }
+            if next == nil { merges.running = nil }
+            return next
+        }) {
             do {
                 try await self.merge(merge)
             } catch {
                 mergeFailure.withLock { $0 = IndexMergeFailed(cause: error) }
             }
-            guard waitingIndexEntries > backlogLimit + 8 * mergeLimit else { return }
         }
+    }
+
+    /// Returns once the merges running, if any, have stopped (no more than `backlogLimit` entries wait, or a merge
+    /// failed).
+    func mergesFinished() async {
+        await merges.withLock { $0.running }?.value
     }
 
     /// How many index entries wait in memory.
     var waitingIndexEntries: Int { backlog.withLock { $0.count } }
 
-    /// Moves a merge's entries into their table and marks the slice merged through the merge's point.
+    /// Moves a merge's entries into their table, in key order (each page of the slice is written once for all of
+    /// them), and marks the slice merged through the merge's point; then they stop waiting.
     func merge(_ merge: IndexBacklog.Merge) async throws {
-        try await pool.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
+        try await indexes.writeWithoutTransaction { db in
+            // Deferred: an immediate transaction would take the attached ledger's write lock too.
+            try db.inTransaction(.deferred) {
                 switch merge.index {
                 case .ids:
                     let insert = try db.cachedStatement(sql: SQL.insertTransactionID)
@@ -290,7 +338,7 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
         if let waiting = backlog.withLock({ $0.entry(id) }) { return waiting }
-        return try read { db in
+        return try read(indexes) { db in
             let statement = try db.cachedStatement(sql: SQL.transactionByID)
             statement.bind(.uuid(id.uuid))
             return try statement.firstRow(in: db, LedgerEntry.init(row:))
@@ -300,7 +348,7 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
         let tail = backlog.withLock { $0.tail(of: account) }
         if let last = tail.entries.last(where: { $0.createdAt <= instant }) { return last.balanceAfter }
-        return try read { db in
+        return try read(indexes) { db in
             try Int64.fetchOne(
                 db.cachedStatement(sql: SQL.balanceAtInstant),
                 arguments: [account.uuid, instant.millisecondsSince1970, tail.mergedThrough])
@@ -313,7 +361,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         let before = before ?? .max
         var entries = Array(tail.entries.reversed().lazy.filter { $0.sequence < before }.prefix(limit))
         guard entries.count < limit else { return entries }
-        entries += try read { db in
+        entries += try read(indexes) { db in
             let page = try db.cachedStatement(sql: SQL.statementPage)
             page.bind(
                 .uuid(account.uuid), .integer(min(before, tail.mergedThrough + 1)),
@@ -325,7 +373,7 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
         let published = backlog.withLock { $0.published }
-        return try read { db in
+        return try read(pool) { db in
             let page = try db.cachedStatement(sql: SQL.feedPage)
             page.bind(.integer(after), .integer(Int64(limit)), .integer(published))
             return try page.rows(in: db, LedgerEntry.init(row:))
@@ -333,18 +381,21 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func balance(of account: AccountID) async throws -> Int64? {
-        try read { db in try Int64.fetchOne(db.cachedStatement(sql: SQL.balanceByID), arguments: [account.uuid]) }
+        try read(pool) { db in
+            try Int64.fetchOne(db.cachedStatement(sql: SQL.balanceByID), arguments: [account.uuid])
+        }
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
-        try read { db in
+        try read(pool) { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.maxTransactionVolume))
             let maxVolume: Int64 = rows.first?["transaction_count"] ?? 0
             return TransactionVolume(maxVolume: maxVolume, accounts: rows.map { AccountID($0["id"]) })
         }
     }
 
-    /// Runs read statements on the calling thread, on a reader connection of the pool.
+    /// Runs read statements on the calling thread, on a reader connection of `pool` (the ledger's, or the index
+    /// file's).
     ///
     /// Every read of the ledger is a single SELECT, which SQLite already runs atomically on one snapshot, and it
     /// sees every commit that completed before it started, so the explicit read transaction of
@@ -352,7 +403,7 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// queue saves two thread switches per request, which cost far more than the index lookup itself (profiled:
     /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool is sized
     /// so that this never waits for a connection (see ``LedgerDatabase/open(path:durability:)``).
-    private func read<T>(_ statement: (Database) throws -> T) throws -> T {
+    private func read<T>(_ pool: DatabasePool, _ statement: (Database) throws -> T) throws -> T {
         try pool.unsafeRead(statement)
     }
 }

@@ -121,6 +121,21 @@ enum Schema {
                     FROM (SELECT 'transaction_ids' AS name UNION ALL SELECT 'transactions_by_account'), slices;
                     """)
         }
+        migrator.registerMigration("v4: index tables in a file of their own") { db in
+            // The index tables move to `<database>-index` (IndexFile), written by a connection of their own, so
+            // that merges run beside commits instead of between them: SQLite has one writer per file. They hold
+            // nothing that the transactions do not, so they are dropped here and rebuilt there. `ledger` names
+            // this database (a random id, new in each backup copy), so that an index file is used only with the
+            // ledger it was built from.
+            try db.execute(
+                sql: """
+                    DROP TABLE transaction_ids;
+                    DROP TABLE transactions_by_account;
+                    DROP TABLE index_progress;
+                    CREATE TABLE ledger (id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16)) STRICT, WITHOUT ROWID;
+                    INSERT INTO ledger (id) VALUES (randomblob(16));
+                    """)
+        }
         return migrator
     }
 }
