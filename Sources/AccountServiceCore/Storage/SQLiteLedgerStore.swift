@@ -203,13 +203,14 @@ public final class SQLiteLedgerStore: LedgerStore {
             snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: createdAt)
         }
         let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
-        // An id is looked up in the backlog, then in the index file: a merge commits its entries there before it
-        // takes them from the backlog, and each lookup there is a statement of its own, which sees every merge
-        // committed before it began; so an id recorded is found in one or the other. (Only this writer adds to the
-        // backlog: a lookup that misses both is of an id not recorded.) Each backlog lookup takes the lock alone,
-        // so readers never wait for the snapshot's SQL.
+        // An id is looked up in the backlog, then in the index file, in one read transaction there. A merge takes
+        // its entries from the backlog only after it has committed them there, and on this writer's queue, so
+        // between commits: the backlog holds still through the snapshot, and the index file's snapshot holds
+        // every entry it no longer holds. An id recorded is found in one or the other. (Only this writer adds
+        // to the backlog: a lookup that misses both is of an id not recorded.) Each backlog lookup takes the lock
+        // alone, so readers never wait for the snapshot's SQL.
         // A new account is looked up again by each of its postings; that costs less than remembering it.
-        try indexes.unsafeRead { indexes in
+        try indexes.read { indexes in
             let transactionByID = try indexes.cachedStatement(sql: SQL.transactionByID)
             for posting in postings {
                 if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
@@ -332,8 +333,9 @@ public final class SQLiteLedgerStore: LedgerStore {
                     arguments: [merge.index.rawValue, merge.slice, merge.through])
                 return .commit
             }
-            self.backlog.withLock { $0.merged(merge) }
         }
+        // On the ledger writer's queue, between two commits: see snapshot(for:in:).
+        try await pool.writeWithoutTransaction { _ in self.backlog.withLock { $0.merged(merge) } }
     }
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry? {
