@@ -134,6 +134,28 @@ import Testing
         }
     }
 
+    /// Replays racing merges: each commit resends postings of earlier commits (their entries waiting, being
+    /// merged or merged) with new ones. A merged entry must leave the backlog only where no commit's snapshot
+    /// can miss it in both places, so every resent posting is a replay, never created again.
+    @Test func replaysRacingMergesAreReplays() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0, mergeLimit: 3)
+            var sent: [Transaction] = []
+            for _ in 0..<300 {
+                let new = (0..<4).map { _ in
+                    Transaction(id: TransactionID(UUID()), accountID: accounts.randomElement()!, amount: 1)
+                }
+                let resent = (0..<4).compactMap { _ in sent.suffix(40).randomElement() }
+                let created = try await Ledger.commit([Batch(new + resent)], to: store).created
+                try #require(created.map(\.transaction) == new)
+                sent += new
+                await store.maintain()
+            }
+            await store.mergesFinished()
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+        }
+    }
+
     final class Flag: Sendable {
         private let raised = Mutex(true)
         var isRaised: Bool { raised.withLock { $0 } }
