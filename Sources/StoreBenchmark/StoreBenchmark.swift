@@ -21,7 +21,8 @@ import Foundation
         defer { try? FileManager.default.removeItem(at: directory) }
         let pool = try LedgerDatabase.open(
             path: directory.appendingPathComponent("accounts.sqlite").path, durability: durability)
-        let ledger = Ledger(store: try SQLiteLedgerStore(pool: pool))
+        let store = try SQLiteLedgerStore(pool: pool)
+        let ledger = Ledger(store: store)
         let accounts = (0..<10_000).map { _ in AccountID(UUID()) }
 
         let started = ContinuousClock.now
@@ -66,7 +67,7 @@ import Foundation
         let elapsed = ContinuousClock.now - started
         let rate = Double(posted) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         print("postings/s: \(Int(rate))")
-        try pool.close()
+        try await store.close()
     }
 
     /// `prefix` with its last eight bytes replaced by `counter`.
