@@ -27,6 +27,7 @@ import Testing
             #expect((before["process_resident_memory_bytes"] ?? 0) > 1_000_000)
             #expect((before["process_open_fds"] ?? 0) > 2)
             #expect((before[#"ledger_database_size_bytes{file="database"}"#] ?? 0) > 0)
+            #expect((before[#"ledger_database_size_bytes{file="index"}"#] ?? 0) > 0)
 
             let account = newID()
             let id = newID()

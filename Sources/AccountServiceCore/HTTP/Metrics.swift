@@ -51,12 +51,17 @@ public struct ServiceMetrics: Sendable {
         )
         .set(Double(Self.openDescriptors() ?? 0))
         if let databaseFile {
-            for (file, suffix) in [("database", ""), ("wal", "-wal")] {
-                let size = (try? FileManager.default.attributesOfItem(atPath: databaseFile + suffix)[.size]) as? Int
+            let index = IndexFile.path(of: databaseFile)
+            let files = [
+                ("database", databaseFile), ("wal", databaseFile + "-wal"), ("index", index),
+                ("index_wal", index + "-wal"),
+            ]
+            for (file, path) in files {
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int
                 registry.makeGauge(
                     descriptor: .init(
                         metricName: "ledger_database_size", unitName: "bytes",
-                        helpText: "Size of the SQLite database file and of its write-ahead log."),
+                        helpText: "Size of the SQLite database file, of its index file, and of their write-ahead logs."),
                     labels: [("file", file)]
                 ).set(Double(size ?? 0))
             }
