@@ -68,6 +68,16 @@ import Testing
         }
     }
 
+    /// An index file that is not a database at all (here: overwritten) is replaced by one built anew.
+    @Test func aDamagedIndexFileIsRebuilt() async throws {
+        try await withTemporaryDatabase { path in
+            let recorded = try await fill(path, count: 30)
+            removeIndexFile(of: path)
+            try Data(repeating: 0x5A, count: 64 * 1024).write(to: URL(fileURLWithPath: IndexFile.path(of: path)))
+            try await expectFound(recorded, at: path)
+        }
+    }
+
     /// A backup copy is a ledger of its own: beside it, the original's index file (here, of a ledger that went
     /// on with other transactions, fewer than the copy's) is not used.
     @Test func anotherLedgersIndexFileIsRebuilt() async throws {

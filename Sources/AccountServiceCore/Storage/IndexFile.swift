@@ -16,8 +16,24 @@ enum IndexFile {
     static func path(of database: String) -> String { database + "-index" }
 
     /// Opens the index file of the ledger `ledger` serves, rebuilt first if it does not hold the ledger's
-    /// indexes.
+    /// indexes. A file SQLite finds damaged or not a database at all is removed and built anew: it holds nothing
+    /// that the ledger does not.
+    /// - Throws: ``LedgerDatabase/OpenError`` when the file cannot be opened or built (a full disk, say).
     static func open(ledger: DatabasePool) throws -> DatabasePool {
+        let path = path(of: ledger.path)
+        do {
+            do {
+                return try openOrRebuild(ledger: ledger)
+            } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                return try openOrRebuild(ledger: ledger)
+            }
+        } catch let error as DatabaseError {
+            throw LedgerDatabase.OpenError(path: path, error)
+        }
+    }
+
+    private static func openOrRebuild(ledger: DatabasePool) throws -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.maximumReaderCount = ledger.configuration.maximumReaderCount
