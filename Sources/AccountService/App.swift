@@ -47,7 +47,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     @Option(
         name: .customLong("index-backlog"),
         help:
-            "SQLite: how many index entries may wait in memory (about 100 bytes each) before they are merged into the index tables, a slice after each commit; more makes bulk loads faster. (ACCOUNT_SERVICE_INDEX_BACKLOG)"
+            "SQLite: how many index entries may wait in memory (about 100 bytes each) before merges into the index file start (they run beside the commits); more makes merges larger and the restart's reading-back longer. (ACCOUNT_SERVICE_INDEX_BACKLOG)"
     )
     var indexBacklog = SQLiteLedgerStore.defaultBacklogLimit
 

@@ -27,8 +27,9 @@ public protocol LedgerStore: Sendable {
     func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
     func transactionVolume() async throws -> TransactionVolume
 
-    /// Work the store keeps out of its commits, a short step at a time; the writer loop calls it after each
-    /// commit, once the commit is answered. A store that fails at it fails its next commits with the error.
+    /// Work the store keeps out of its commits, started (or waited for, when it falls behind) by the writer loop
+    /// after each commit, once the commit is answered. A store that fails at it fails its next commits with the
+    /// error.
     func maintain() async
 }
 

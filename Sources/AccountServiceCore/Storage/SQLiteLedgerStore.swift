@@ -142,16 +142,15 @@ public final class SQLiteLedgerStore: LedgerStore {
         backlog = Mutex(try indexes.read(Self.loadBacklog))
     }
 
-    /// Lets the merge running finish, starts no other, and closes the index file (its log copied into it) and
-    /// then the ledger's (``LedgerDatabase/close(_:)``).
+    /// Lets the merge running finish, starts no other, and closes the index file and then the ledger's, each
+    /// with its log copied into it (``LedgerDatabase/close(_:)``).
     public func close() async throws {
         let running = merges.withLock { merges -> Task<Void, Never>? in
             merges.closing = true
             return merges.running
         }
         await running?.value
-        try await indexes.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
-        try indexes.close()
+        try LedgerDatabase.close(indexes)
         try LedgerDatabase.close(pool)
     }
 
