@@ -142,19 +142,24 @@ class Postgres:
     def _as_owner(self, command):
         return ["runuser", "-u", "postgres", "--"] + command if os.geteuid() == 0 else command
 
+    def _run(self, command, **options):
+        # In the server's own folder: the postgres user may not be able to enter the caller's working directory
+        # (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
+        return subprocess.run(self._as_owner(command), cwd=self.folder, **options)
+
     def start(self):
         import tempfile
         self.folder = tempfile.mkdtemp(prefix="account-service-postgres-")
         if os.geteuid() == 0:
             subprocess.run(["chown", "postgres", self.folder], check=True)
         data = os.path.join(self.folder, "data")
-        subprocess.run(self._as_owner([f"{self.bin}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E",
-                                       "UTF8", "--no-sync"]), check=True, stdout=subprocess.DEVNULL)
+        self._run([f"{self.bin}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                  check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=300 "
                    f"-c shared_buffers=256MB -c fsync={'on' if self.fsync else 'off'}")
-        subprocess.run(self._as_owner([f"{self.bin}/pg_ctl", "start", "-w", "-s", "-D", data, "-l",
-                                       os.path.join(self.folder, "server.log"), "-o", options]), check=True)
+        self._run([f"{self.bin}/pg_ctl", "start", "-w", "-s", "-D", data, "-l", os.path.join(self.folder, "server.log"),
+                   "-o", options], check=True)
         return self
 
     def url(self, database="postgres"):
@@ -171,8 +176,8 @@ class Postgres:
 
     def stop(self):
         if self.folder:
-            subprocess.run(self._as_owner([f"{self.bin}/pg_ctl", "stop", "-s", "-m", "fast", "-D",
-                                           os.path.join(self.folder, "data")]), stderr=subprocess.DEVNULL)
+            self._run([f"{self.bin}/pg_ctl", "stop", "-s", "-m", "fast", "-D", os.path.join(self.folder, "data")],
+                      stderr=subprocess.DEVNULL)
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 

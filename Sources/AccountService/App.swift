@@ -23,7 +23,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     /// The options that the environment may set too (``EnvironmentOptions``).
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
-        "api-keys", "index-backlog",
+        "max-waiting-reads", "api-keys", "index-backlog",
     ]
     static let environmentFlags = ["allow-unauthenticated"]
 
@@ -74,12 +74,19 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     )
     var maximumConnections: Int?
 
+    @Option(
+        name: .customLong("max-waiting-reads"),
+        help:
+            "The most change-feed requests held at once (GET /transactions with wait); beyond that one is answered at once, as with wait=0. Default: a quarter of --max-connections. (ACCOUNT_SERVICE_MAX_WAITING_READS)"
+    )
+    var maximumWaitingReads: Int?
+
     var idleTimeout: Duration { .seconds(idleTimeoutSeconds) }
 
     @Option(
         name: .customLong("api-keys"),
         help:
-            "The access keys file (see `account-service keys`): every request but GET /ping then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
+            "The access keys file (see `account-service keys`): every request but GET /ping and GET /ready then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
     )
     var apiKeysPath: String?
 
@@ -101,6 +108,9 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         }
         if let maximumConnections, maximumConnections < 1 {
             throw ValidationError("--max-connections \(maximumConnections) must be at least 1.")
+        }
+        if let maximumWaitingReads, maximumWaitingReads < 0 {
+            throw ValidationError("--max-waiting-reads \(maximumWaitingReads) must be 0 or more.")
         }
     }
 

@@ -22,7 +22,10 @@ public protocol AppArguments {
     var idleTimeout: Duration { get }
     /// The most connections served at once; nil: ``ConnectionLimits/defaultMaximumConnections``.
     var maximumConnections: Int? { get }
-    /// The access keys file; when given, every request but GET /ping needs a key (``AccessControlMiddleware``).
+    /// The most change-feed requests held (`wait`) at once; beyond that one is answered at once. Nil: a quarter
+    /// of the connections (``ConnectionLimits/defaultMaximumWaitingReads(connections:)``).
+    var maximumWaitingReads: Int? { get }
+    /// The access keys file; when given, every request but the probes needs a key (``AccessControlMiddleware``).
     var apiKeysPath: String? { get }
     /// Serve an open API on an address other than loopback (without keys the service refuses to).
     var allowUnauthenticated: Bool { get }
@@ -34,6 +37,7 @@ extension AppArguments {
     public var logFormat: LogFormat { .text }
     public var idleTimeout: Duration { ConnectionLimits.defaultIdleTimeout }
     public var maximumConnections: Int? { nil }
+    public var maximumWaitingReads: Int? { nil }
     public var apiKeysPath: String? { nil }
     public var allowUnauthenticated: Bool { false }
     public var indexBacklog: Int { SQLiteLedgerStore.defaultBacklogLimit }
@@ -59,6 +63,12 @@ public enum ConnectionLimits {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1_000 }
         return max(16, min(4_096, Int(clamping: limit.rlim_cur) - 64))
+    }
+
+    /// A quarter of `connections`, at least 1: held feed requests leave three quarters of the connections to
+    /// every other request, however many clients park one (or park one and go away).
+    public static func defaultMaximumWaitingReads(connections: Int) -> Int {
+        max(1, connections / 4)
     }
 }
 
@@ -105,13 +115,18 @@ public func buildApplication(
         services.append(client)
         postgresClient = client
     }
-    let ledger = Ledger(store: store, metrics: metrics.factory)
+    let maximumConnections = arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections
+    let ledger = Ledger(
+        store: store, metrics: metrics.factory,
+        maximumWaitingReads: arguments.maximumWaitingReads
+            ?? ConnectionLimits.defaultMaximumWaitingReads(connections: maximumConnections))
     if let postgresClient {
         services.append(
-            PostgresCommitListener(client: postgresClient, logger: logger) { ledger.commitLandedElsewhere() })
+            PostgresCommitListener(client: postgresClient, logger: logger) { ledger.commitLandedElsewhere(through: $0) }
+        )
     }
     services.append(ledger)
-    services += keys.map { [AccessKeyReloader(keys: $0, logger: logger)] } ?? []
+    services.append(HangUpHandler(keys: keys, logger: logger))
     return Application(
         router: buildRouter(ledger: ledger, metrics: metrics, keys: keys),
         // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
@@ -119,16 +134,15 @@ public func buildApplication(
         server: .http1(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
         configuration: .init(
             address: .hostname(arguments.hostname, port: arguments.port), serverName: nil,
-            availableConnectionsDelegate: .maximum(
-                arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections, logger: logger)),
+            availableConnectionsDelegate: .maximum(maximumConnections, logger: logger)),
         services: services,
         // At notice, the default level, so that it shows without the per-request lines (info).
-        onServerRunning: { [logger, database = location.description, keysFile = arguments.apiKeysPath] channel in
+        onServerRunning: { [logger, keys, database = location.description, keysFile = arguments.apiKeysPath] channel in
             logger.notice(
                 "Serving",
                 metadata: [
                     "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "database": "\(database)",
-                    "access_keys": "\(keysFile ?? "none")",
+                    "access_keys": "\(keysFile ?? "none")", "keys": "\(keys?.count ?? 0)",
                 ])
         },
         logger: logger
@@ -136,7 +150,7 @@ public func buildApplication(
 }
 
 /// The routes of the Account Management API.
-/// With `keys`, every route but GET /ping needs an access key.
+/// With `keys`, every route but the probes (GET /ping, GET /ready) needs an access key.
 func buildRouter(
     ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics(), keys: AccessKeys? = nil
 ) -> Router<BasicRequestContext> {

@@ -24,7 +24,7 @@ import Glibc
         }
     }
 
-    @Test func everyRouteButPingNeedsAKeyAndWritesNeedAWriteKey() async throws {
+    @Test func everyRouteButTheProbesNeedsAKeyAndWritesNeedAWriteKey() async throws {
         try await withTemporaryDatabase { path in
             let keysPath = path + ".keys"
             let reader = try AccessKeyFile.add(name: "dashboard", scope: .read, path: keysPath)
@@ -40,8 +40,10 @@ import Glibc
                         return try await client.executeRequest(uri: uri, method: method, headers: headers, body: nil)
                     }
                     let context = "\(method) \(uri)"
-                    if uri == "/ping" {
+                    // A load balancer's health check sends no key (haproxy: option httpchk GET /ready).
+                    if uri == "/ping" || uri == "/ready" {
                         #expect(try await send(nil).status == .ok, "\(context)")
+                        #expect(try await send("Bearer wrong").status == .ok, "\(context)")
                         continue
                     }
                     for bad in [nil, "Bearer", "Bearer ", "Basic \(writer)", "\(writer)", "Bearer wrong"] {
@@ -80,7 +82,18 @@ import Glibc
             _ = try AccessKeyFile.add(name: "ops", scope: .write, path: keysPath)
             _ = try await buildApplication(
                 TestArguments(hostname: "0.0.0.0", database: path, apiKeysPath: keysPath))
-            #expect(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("::1") && !isLoopback("10.0.0.1"))
+            for loopback in ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]", "0:0:0:0:0:0:0:1"] {
+                #expect(isLoopback(loopback), "\(loopback)")
+            }
+            // Judged by what the name is, not how it starts: anyone can point 127.evil.example anywhere.
+            for beyond in [
+                "10.0.0.1", "0.0.0.0", "::", "127.evil.example", "127.0.0.1.nip.io", "localhost.example", "::2",
+            ] {
+                #expect(!isLoopback(beyond), "\(beyond)")
+            }
+            await #expect(throws: UnauthenticatedListenRefusal.self) {
+                _ = try await buildApplication(TestArguments(hostname: "127.evil.example", database: path))
+            }
         }
     }
 
@@ -95,10 +108,70 @@ import Glibc
             #expect(throws: AccessKeyFile.Failure.self) {
                 try AccessKeyFile.add(name: "a", scope: .write, path: keysPath)
             }
+            _ = try AccessKeyFile.add(name: "b", scope: .write, path: keysPath)
             try AccessKeyFile.remove(name: "a", path: keysPath)
-            #expect(try AccessKeyFile.read(path: keysPath).isEmpty)
+            #expect(try AccessKeyFile.read(path: keysPath).map(\.name) == ["b"])
+            // The last key stays: a file with no key would refuse every request.
+            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeyFile.remove(name: "b", path: keysPath) }
+            #expect(try AccessKeyFile.read(path: keysPath).map(\.name) == ["b"])
             try Data("a read not-hex\n".utf8).write(to: URL(fileURLWithPath: keysPath))
             #expect(throws: AccessKeyFile.Failure.self) { try AccessKeys(path: keysPath) }
+        }
+    }
+
+    /// A file saved on Windows (CRLF line endings, tabs) holds the same keys; a file with lines but no key is
+    /// refused by the service rather than read as zero keys.
+    @Test func aKeysFileWithCRLFLinesReadsTheSameAndOneWithNoKeyIsRefused() async throws {
+        try await withTemporaryDatabase { path in
+            let keysPath = path + ".keys"
+            let key = try AccessKeyFile.add(name: "a", scope: .read, path: keysPath)
+            _ = try AccessKeyFile.add(name: "b", scope: .write, path: keysPath)
+            let unix = try String(contentsOfFile: keysPath, encoding: .utf8)
+            let windows = unix.replacingOccurrences(of: "\n", with: "\r\n").replacingOccurrences(of: " ", with: "\t")
+            try Data(windows.utf8).write(to: URL(fileURLWithPath: keysPath))
+            let keys = try AccessKeys(path: keysPath)
+            #expect(keys.count == 2)
+            #expect(keys.key(for: key)?.name == "a")
+            try Data("# only a comment\r\n\r\n".utf8).write(to: URL(fileURLWithPath: keysPath))
+            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeys(path: keysPath) }
+            // A reload that finds no key keeps the keys in use.
+            try Data(windows.utf8).write(to: URL(fileURLWithPath: keysPath))
+            try keys.reload()
+            try Data("# only a comment\n".utf8).write(to: URL(fileURLWithPath: keysPath))
+            #expect(throws: AccessKeyFile.Failure.self) { try keys.reload() }
+            #expect(keys.count == 2)
+        }
+    }
+
+    /// Ten `keys add` at once on one file: every key they print is in the file afterwards.
+    @Test func keysAddedAtOnceAreAllKept() async throws {
+        try await withTemporaryDatabase { path in
+            let keysPath = path + ".keys"
+            let names = (0..<10).map { "key\($0)" }
+            DispatchQueue.concurrentPerform(iterations: names.count) { index in
+                _ = try? AccessKeyFile.add(name: names[index], scope: .read, path: keysPath)
+            }
+            let kept = try AccessKeyFile.read(path: keysPath).map(\.name).sorted()
+            #expect(kept == names)
+        }
+    }
+
+    /// SIGHUP to a service without keys (a log rotation, or a fleet-wide `kill -HUP`) is ignored, not fatal.
+    @Test func aServiceWithoutKeysSurvivesSIGHUP() async throws {
+        try await withTemporaryDatabase { path in
+            let port = try ConnectionLimitTests.freePort()
+            let process = try await ConnectionLimitTests.startService(
+                ["--port", String(port), "--database", path, "--log-level", "critical"], port: port)
+            defer {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            kill(process.processIdentifier, SIGHUP)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(process.isRunning, "SIGHUP must not stop the service")
+            let connection = try RawConnection(port: port)
+            connection.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(connection.read(for: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
         }
     }
 

@@ -83,6 +83,42 @@ final class RawConnection {
         }
     }
 
+    /// A request that does not keep its connection alive (HTTP/1.0 without `Connection: keep-alive`, or any
+    /// `Connection: close`) is answered and closed at once, not held until the idle timeout.
+    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, items 10-11)"))
+    func aConnectionTheRequestDoesNotKeepAliveIsClosedAfterItsResponse() async throws {
+        try await withLiveApp(idleTimeout: .seconds(30)) { port in
+            for request in ["GET /ping HTTP/1.0\r\n\r\n", "GET /ping HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"]
+            {
+                let connection = try RawConnection(port: port)
+                connection.send(request)
+                let answer = connection.read(for: .seconds(10))
+                #expect(answer.text.hasPrefix("HTTP/1.1 200") && answer.closed, "\(request): \(answer)")
+            }
+            let kept = try RawConnection(port: port)
+            kept.send("GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let answer = kept.read(for: .seconds(1))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200") && !answer.closed, "\(answer)")
+        }
+    }
+
+    /// `Expect: 100-continue` is answered before the body is sent (curl waits a second for it otherwise).
+    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, items 10-11)"))
+    func aClientThatExpects100ContinueIsToldToGoOn() async throws {
+        try await withLiveApp(idleTimeout: .seconds(30)) { port in
+            let body = #"{"account_id":"\#(newID())","amount":5}"#
+            let connection = try RawConnection(port: port)
+            connection.send(
+                "POST /amount HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransaction-Id: \(newID())\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let proceed = connection.read(for: .seconds(2))
+            #expect(proceed.text.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(proceed)")
+            connection.send(body)
+            let answer = connection.read(for: .seconds(2))
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+    }
+
     /// More idle connections than the cap: they are closed by the timeout, and a new client is served.
     @Test func aFloodOfIdleConnectionsDoesNotStopOthersBeingServed() async throws {
         try await withLiveApp(idleTimeout: .seconds(1), maximumConnections: 8) { port in

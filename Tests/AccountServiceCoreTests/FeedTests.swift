@@ -36,16 +36,16 @@ import Testing
 
     @Test(arguments: StoreKind.all) func aWaitingRequestIsAnsweredWhenACommitLands(store: StoreKind) async throws {
         try await withLedger(store) { ledger, _ async throws in
-            let clock = ContinuousClock()
             let account = AccountID(UUID())
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)
-            let started = clock.now
-            async let waited = ledger.transactions(after: 0, limit: 10, wait: .seconds(20))
+            // Proven by the answer, not by a clock that parallel suites on two busy cores can push past any bound
+            // (11 s once against a 10 s bound): a wait that ends at its deadline answers empty without reading
+            // again, so the posting comes back only if its commit woke the reader.
+            async let waited = ledger.transactions(after: 0, limit: 10, wait: Ledger.maximumWait)
             try await Task.sleep(for: .milliseconds(200))
             _ = try await ledger.post(posting)
             let entries = try await waited
-            #expect(entries.map(\.transaction) == [posting])
-            #expect(clock.now - started < .seconds(10), "woken by the commit, not by the end of the wait")
+            #expect(entries.map(\.transaction) == [posting], "woken by the commit, not by the end of the wait")
         }
     }
 
@@ -106,6 +106,73 @@ import Testing
             #expect(written.count == writers * perWriter)
             #expect(followed.count == written.count, "each exactly once")
             #expect(Set(followed) == Set(written))
+        }
+    }
+}
+
+/// Held feed requests cannot take the service down: a commit wakes only the readers it can answer, a reader
+/// whose client went away stops waiting, and at most `maximumWaitingReads` wait at once.
+@Suite(.timeLimit(.minutes(1))) struct HeldFeedRequestTests {
+    /// Registers a waiter at `after` on `notifier` in a task; returns the task (its value: whether it was woken).
+    func waiter(_ notifier: CommitNotifier, after: Int64) -> Task<Bool, Never> {
+        let mark = notifier.mark
+        return Task { await notifier.wait(after: after, since: mark, until: .now + .seconds(30)) }
+    }
+
+    func waitUntil(_ notifier: CommitNotifier, holds count: Int) async throws {
+        for _ in 0..<500 where notifier.waiting != count { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(notifier.waiting == count)
+    }
+
+    @Test func aCommitWakesOnlyTheReadersItCanAnswer() async throws {
+        let notifier = CommitNotifier()
+        let behind = waiter(notifier, after: 10)
+        let pastTheHead = waiter(notifier, after: .max - 1)
+        try await waitUntil(notifier, holds: 2)
+        notifier.committed(through: 10)  // nothing above 10 yet: no one is woken
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(notifier.waiting == 2)
+        notifier.committed(through: 11)
+        #expect(await behind.value)
+        try await waitUntil(notifier, holds: 1)
+        // Another instance's commit, of unknown sequence, wakes everyone.
+        notifier.committed(through: nil)
+        #expect(await pastTheHead.value)
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func beyondTheCapAReaderIsAnsweredAtOnce() async throws {
+        let notifier = CommitNotifier(maximumWaiters: 2)
+        let first = waiter(notifier, after: 0)
+        let second = waiter(notifier, after: 0)
+        try await waitUntil(notifier, holds: 2)
+        #expect(await waiter(notifier, after: 0).value == false, "answered at once, not held")
+        notifier.committed(through: 1)
+        #expect(await first.value)
+        #expect(await second.value)
+    }
+
+    /// Over the wire, with two held requests allowed: two clients park a wait far past the head and go away;
+    /// a third client's wait is then held (not answered at once for lack of room) and woken by a commit.
+    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, item 1): it broke keep-alive clients"))
+    func aClientThatGoesAwayLeavesNoWaiterBehind() async throws {
+        try await withTemporaryDatabase { path in
+            let arguments = TestArguments(database: path, maximumWaitingReads: 2)
+            try await buildApplication(arguments).test(.live) { client in
+                let port = try #require(client.port)
+                for _ in 0..<2 {
+                    let parked = try RawConnection(port: port)
+                    parked.send("GET /transactions?after=9223372036854775806&wait=30 HTTP/1.1\r\nHost: a\r\n\r\n")
+                    _ = parked.read(for: .milliseconds(100))
+                }  // each connection closes as it leaves scope
+                try await Task.sleep(for: .milliseconds(300))
+                let follower = try RawConnection(port: port)
+                follower.send("GET /transactions?after=0&wait=30 HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(follower.read(for: .milliseconds(500)).text.isEmpty, "held, not answered at once")
+                let id = newID()
+                #expect(try await client.postAmount(transactionID: id, accountID: newID(), amount: 1).status == .ok)
+                #expect(follower.read(for: .seconds(2)).text.contains(id))
+            }
         }
     }
 }

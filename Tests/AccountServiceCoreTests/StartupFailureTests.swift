@@ -32,12 +32,29 @@ import Glibc
         let process = Process()
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let user {
+            // Another user may not be able to reach this build's folder (a checkout in a 0700 folder such as
+            // /root), so that user runs a copy placed in a folder of its own that everyone may enter.
+            let folder = FileManager.default.temporaryDirectory
+                .appendingPathComponent("account-service-binary-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(
+                at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let copy = folder.appendingPathComponent("account-service")
+            try FileManager.default.copyItem(at: try Self.executable, to: copy)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.path)
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--", try Self.executable.path] + arguments
+            process.arguments = ["-u", user, "--", copy.path] + arguments
+            process.currentDirectoryURL = folder
+            return try wait(for: process, arguments)
         } else {
             process.executableURL = try Self.executable
             process.arguments = arguments
+            return try wait(for: process, arguments)
         }
+    }
+
+    /// Starts `process` and waits for it at most 20 s; returns its exit status and the lines of its standard error.
+    private func wait(for process: Process, _ arguments: [String]) throws -> Outcome {
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

@@ -118,13 +118,13 @@ actor TestPostgres {
             .appendingPathComponent("account-service-postgres-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
-        if asRoot { try run(["/bin/chown", "postgres", folder.path]) }
+        if asRoot { try run(["/bin/chown", "postgres", folder.path], in: folder) }
         let user = asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
         try run(
             user + [
                 programs.appendingPathComponent("initdb").path, "-D", folder.appendingPathComponent("data").path,
                 "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-            ])
+            ], in: folder)
         let port = try ConnectionLimitTests.freePort()
         // pg_ctl starts the server detached and waits until it accepts connections; the shell then waits for
         // its standard input to close, stops the server and removes the folder. fsync is off: these tests stop
@@ -153,6 +153,9 @@ actor TestPostgres {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = output
+        // The server's own folder: the postgres user may not be able to enter the test process's working
+        // directory (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
+        process.currentDirectoryURL = folder
         try process.run()
         lifeline = input
         cluster = (folder, port, user)
@@ -170,7 +173,7 @@ actor TestPostgres {
             user + [
                 Self.programs!.appendingPathComponent("pg_ctl").path, "stop", "-s", "-m", "immediate", "-D",
                 folder.appendingPathComponent("data").path,
-            ])
+            ], in: folder)
     }
 
     /// Starts this server again, on the same port and data, and waits until it accepts connections.
@@ -181,13 +184,13 @@ actor TestPostgres {
                 Self.programs!.appendingPathComponent("pg_ctl").path, "start", "-w", "-s", "-D",
                 folder.appendingPathComponent("data").path, "-l", folder.appendingPathComponent("server.log").path,
                 "-o", "-p \(port) -k \(folder.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
-            ])
+            ], in: folder)
     }
 
     /// Runs `command` to its end, its output into a file (not a pipe: a server that pg_ctl starts would inherit
     /// the pipe and keep it open). posix_spawn and waitpid, not Foundation's Process, whose wait for a child
     /// never ended here once an application was running in the test process.
-    private func run(_ command: [String]) throws {
+    private func run(_ command: [String], in folder: URL) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: log) }
         var actions = posix_spawn_file_actions_t()
@@ -196,6 +199,8 @@ actor TestPostgres {
         posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // In the server's folder, for the reason startServer gives (the shell changes into it, then runs command).
+        let command = ["/bin/sh", "-c", #"cd "$0" && exec "$@""#, folder.path] + command
         var arguments = command.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
         var pid: pid_t = 0

@@ -16,6 +16,7 @@ struct TestArguments: AppArguments {
     var logLevel: Logger.Level? = .warning
     var idleTimeout = ConnectionLimits.defaultIdleTimeout
     var maximumConnections: Int? = nil
+    var maximumWaitingReads: Int? = nil
     var apiKeysPath: String? = nil
     var allowUnauthenticated = false
 }

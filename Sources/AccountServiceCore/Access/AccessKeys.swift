@@ -43,8 +43,11 @@ public enum AccessKeyFile {
             throw Failure(description: "cannot read the keys file \(path)")
         }
         var keys: [AccessKey] = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        // Any line ending (a file written on Windows ends its lines with CRLF, which Swift reads as one
+        // Character, not as "\n"), and any white space between fields.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        for (number, line) in lines.enumerated() {
+            let fields = line.split(whereSeparator: \.isWhitespace)
             if fields.isEmpty || fields[0].hasPrefix("#") { continue }
             guard fields.count == 3, let scope = AccessScope(rawValue: String(fields[1])),
                 let digest = hexBytes(fields[2]), digest.count == 32
@@ -75,29 +78,66 @@ public enum AccessKeyFile {
         }
     }
 
+    /// The keys the service serves with: those of ``read(path:)``, at least one. A file with no key would refuse
+    /// every request, which is never what its operator meant (a file saved with the wrong encoding, or emptied
+    /// by hand), so it is an error, and a reload keeps the keys in use.
+    public static func readForService(path: String) throws -> [AccessKey] {
+        let keys = try read(path: path)
+        guard !keys.isEmpty else {
+            throw Failure(
+                description: "the keys file \(path) holds no key, so every request would be refused; add one with "
+                    + "`account-service keys add NAME --scope write --file \(path)`")
+        }
+        return keys
+    }
+
     /// Adds a key named `name` to the file (created when missing) and returns the key's text, which is shown
     /// once and stored nowhere.
     public static func add(name: String, scope: AccessScope, path: String) throws -> String {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw Failure(description: "a key name is letters, digits and -_. only, not '\(name)'")
         }
-        var keys = FileManager.default.fileExists(atPath: path) ? try read(path: path) : []
-        guard !keys.contains(where: { $0.name == name }) else {
-            throw Failure(description: "the keys file \(path) already has a key named \(name)")
+        return try modify(path: path, creating: true) { keys in
+            guard !keys.contains(where: { $0.name == name }) else {
+                throw Failure(description: "the keys file \(path) already has a key named \(name)")
+            }
+            let key = newKey()
+            keys.append(AccessKey(name: name, scope: scope, digest: digest(of: key)))
+            return key
         }
-        let key = newKey()
-        keys.append(AccessKey(name: name, scope: scope, digest: digest(of: key)))
-        try write(keys, path: path)
-        return key
     }
 
+    /// Removes the key named `name`; the last key stays (see ``readForService(path:)``): add another first.
     public static func remove(name: String, path: String) throws {
-        var keys = try read(path: path)
-        guard let index = keys.firstIndex(where: { $0.name == name }) else {
-            throw Failure(description: "the keys file \(path) has no key named \(name)")
+        try modify(path: path, creating: false) { keys in
+            guard let index = keys.firstIndex(where: { $0.name == name }) else {
+                throw Failure(description: "the keys file \(path) has no key named \(name)")
+            }
+            guard keys.count > 1 else {
+                throw Failure(
+                    description: "\(name) is the last key of \(path); with no key every request would be refused: "
+                        + "add another key first, or serve without --api-keys")
+            }
+            keys.remove(at: index)
         }
-        keys.remove(at: index)
+    }
+
+    /// Reads the file, lets `change` edit its keys, and writes them back, holding `<path>.lock` throughout, so
+    /// that edits made at once (ten `keys add` started together) follow one another and none is lost.
+    private static func modify<T>(
+        path: String, creating: Bool, _ change: (inout [AccessKey]) throws -> T
+    ) throws -> T {
+        let lock: FileLock
+        do {
+            lock = try FileLock(waitingFor: path + ".lock")
+        } catch {
+            throw Failure(description: "cannot lock the keys file \(path) (\(path).lock): \(error)")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        var keys = creating && !FileManager.default.fileExists(atPath: path) ? [] : try read(path: path)
+        let result = try change(&keys)
         try write(keys, path: path)
+        return result
     }
 
     private static func hexBytes(_ text: Substring) -> [UInt8]? {
@@ -125,13 +165,16 @@ public final class AccessKeys: Sendable {
     /// Reads the keys file at `path`.
     public init(path: String) throws {
         self.path = path
-        keys = Mutex(try AccessKeyFile.read(path: path))
+        keys = Mutex(try AccessKeyFile.readForService(path: path))
     }
+
+    /// How many keys are in use.
+    public var count: Int { keys.withLock { $0.count } }
 
     /// Reads the file again; on an error the keys in use stay, and the error is thrown.
     @discardableResult
     public func reload() throws -> Int {
-        let fresh = try AccessKeyFile.read(path: path)
+        let fresh = try AccessKeyFile.readForService(path: path)
         keys.withLock { $0 = fresh }
         return fresh.count
     }

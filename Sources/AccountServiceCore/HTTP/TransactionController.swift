@@ -39,7 +39,13 @@ struct TransactionController<Context: RequestContext> {
         let after = try request.integerQueryParameter("after", in: 0...Int64.max) ?? 0
         let limit = try request.pageSize()
         let wait = try request.integerQueryParameter("wait", in: 0...30) ?? 0
-        let entries = try await ledger.transactions(after: after, limit: limit, wait: .seconds(wait))
+        // A held request ends when its client goes away: nobody would read its answer.
+        let entries =
+            wait == 0
+            ? try await ledger.transactions(after: after, limit: limit)
+            : try await ClientConnection.unlessGone { [ledger] in
+                try await ledger.transactions(after: after, limit: limit, wait: .seconds(wait))
+            } ?? []
         return FeedResponse(entries: entries, nextAfter: entries.last?.sequence ?? after)
     }
 }

@@ -22,20 +22,24 @@ public final class Ledger: Service, Sendable {
 
     let store: any LedgerStore
     let queue = CommitQueue()
-    let notifier = CommitNotifier()
+    let notifier: CommitNotifier
     /// The commit time source; a commit is never stamped earlier than the one before it, whatever this says.
     let clock: @Sendable () -> Timestamp
     let metrics: LedgerMetrics
 
-    /// - Parameter metrics: where the writer loop's measurements go (commits, their duration and size, postings
-    ///   by outcome); nowhere by default.
+    /// - Parameters:
+    ///   - metrics: where the writer loop's measurements go (commits, their duration and size, postings by
+    ///     outcome); nowhere by default.
+    ///   - maximumWaitingReads: how many change-feed reads may wait for a commit at once; beyond that a read with
+    ///     `wait` is answered at once, as without it.
     public init(
         store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance, maximumWaitingReads: Int = .max
     ) {
         self.store = store
         self.clock = clock
         self.metrics = LedgerMetrics(factory: metrics)
+        self.notifier = CommitNotifier(maximumWaiters: maximumWaitingReads)
     }
 
     /// Posts a transaction once: a repeat with the same id, account and amount replays the recorded one.
@@ -93,18 +97,22 @@ public final class Ledger: Service, Sendable {
     }
 
     /// The change feed: every transaction with a sequence above `after`, in sequence order, at most `limit`.
-    /// When there is none, it waits up to `wait` for a commit that records one, woken by the commit itself.
+    /// When there is none, it waits up to `wait` for a commit that records one, woken by that commit itself
+    /// (commits below `after` wake it not), or until the task is cancelled (the client went away). When
+    /// `maximumWaitingReads` reads wait already, it answers at once.
     public func transactions(after: Int64, limit: Int, wait: Duration = .zero) async throws -> [LedgerEntry] {
         let deadline = ContinuousClock.now + min(wait, Self.maximumWait)
         while true {
-            // The generation is noted before the read, so a commit that lands between the read and the wait
-            // still wakes it.
-            let generation = notifier.generation
+            // Noted before the read, so a commit that lands between the read and the wait still wakes it.
+            let mark = notifier.mark
             let entries = try await store.transactions(after: after, limit: limit)
             guard entries.isEmpty, ContinuousClock.now < deadline else { return entries }
-            guard await notifier.wait(beyond: generation, until: deadline) else { return [] }
+            guard await notifier.wait(after: after, since: mark, until: deadline) else { return [] }
         }
     }
+
+    /// How many change-feed reads wait for a commit now.
+    public var waitingReads: Int { notifier.waiting }
 
     /// Whether the ledger accepts postings and its store answers a read (an index probe that finds nothing):
     /// false once it is shutting down, or while the database fails.
@@ -118,9 +126,10 @@ public final class Ledger: Service, Sendable {
         }
     }
 
-    /// Another writer of the same database (another instance) committed: wakes the waiting feed readers.
-    public func commitLandedElsewhere() {
-        notifier.committed()
+    /// Another writer of the same database (another instance) committed, through `sequence` when known: wakes
+    /// the waiting feed readers it can answer (every one when the sequence is unknown).
+    public func commitLandedElsewhere(through sequence: Int64?) {
+        notifier.committed(through: sequence)
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
@@ -155,7 +164,7 @@ public final class Ledger: Service, Sendable {
             do {
                 let started = ContinuousClock.now
                 let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
-                if !plan.created.isEmpty { notifier.committed() }
+                if let last = plan.created.last { notifier.committed(through: last.sequence) }
                 metrics.committed(
                     plan, postings: taken.reduce(0) { $0 + $1.batch.transactions.count },
                     duration: ContinuousClock.now - started)

@@ -10,14 +10,29 @@ final class FileLock: Sendable {
     private let descriptor: Int32
 
     /// Locks `path`, creating it if needed; nil when another process (or another lock in this one) holds it.
-    init?(exclusive path: String) throws {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    convenience init?(exclusive path: String) throws {
+        try self.init(path: path, operation: LOCK_EX | LOCK_NB)
+    }
+
+    /// Locks `path`, creating it if needed, waiting while another process holds it.
+    convenience init(waitingFor path: String) throws {
+        try self.init(path: path, operation: LOCK_EX)!
+    }
+
+    private init?(path: String, operation: Int32) throws {
+        // Readable by its owner only, as the files it guards are.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, "errno": errno])
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        var locked = flock(descriptor, operation)
+        while locked != 0 && errno == EINTR { locked = flock(descriptor, operation) }
+        guard locked == 0 else {
+            let code = errno
             close(descriptor)
-            return nil
+            // Held elsewhere (only with LOCK_NB); anything else is a failure to say.
+            if code == EWOULDBLOCK { return nil }
+            throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path, "errno": code])
         }
         self.descriptor = descriptor
     }

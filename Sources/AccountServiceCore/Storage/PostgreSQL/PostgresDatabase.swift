@@ -185,9 +185,10 @@ public enum PostgresDatabase {
 public struct PostgresCommitListener: Service {
     let client: PostgresClient
     let logger: Logger
-    let onCommit: @Sendable () -> Void
+    /// Called with the commit's last sequence (the notification's payload), or nil when it is not known.
+    let onCommit: @Sendable (Int64?) -> Void
 
-    public init(client: PostgresClient, logger: Logger, onCommit: @escaping @Sendable () -> Void) {
+    public init(client: PostgresClient, logger: Logger, onCommit: @escaping @Sendable (Int64?) -> Void) {
         self.client = client
         self.logger = logger
         self.onCommit = onCommit
@@ -201,9 +202,9 @@ public struct PostgresCommitListener: Service {
                     try await client.withConnection { connection in
                         try await connection.listen(on: PostgresLedgerStore.commitChannel) { notifications in
                             // Something may have committed while no one listened.
-                            onCommit()
+                            onCommit(nil)
                             delay = .milliseconds(100)
-                            for try await _ in notifications { onCommit() }
+                            for try await notification in notifications { onCommit(Int64(notification.payload)) }
                         }
                     }
                 } catch {

@@ -86,7 +86,7 @@ public struct PostgresLedgerStore: LedgerStore {
             SELECT 1 / (
                 (SELECT count(*) FROM updated) = $16
                 AND NOT EXISTS (SELECT unnest($10::uuid[]) EXCEPT SELECT unnest($1::uuid[]) EXCEPT SELECT unnest($4::uuid[]))
-            )::int, pg_notify('\(commitChannel)', '') FROM head
+            )::int, pg_notify('\(commitChannel)', $14::text) FROM head
             """
         static let transactionsByID = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
         static let balancesByID = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"

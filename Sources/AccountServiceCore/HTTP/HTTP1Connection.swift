@@ -1,0 +1,120 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Hummingbird's HTTP/1 channel, with what its request type cannot carry: the HTTP version (a connection that
+/// the request does not keep alive is closed after its response, and a client that asks `Expect: 100-continue`
+/// is told to go on at once rather than after its own timeout), and whether the client has gone
+/// (``ClientConnection``).
+struct HTTP1ConnectionChannel: ServerChildChannel {
+    struct Value: ServerChildChannelValue {
+        let http1: HTTP1Channel.Value
+        let connection: ClientConnection
+        var channel: any Channel { http1.channel }
+    }
+
+    let http1: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let handler = HTTP1RequestHeadHandler(gone: channel.eventLoop.makePromise())
+            try operations.addHandler(handler, position: .after(decoder))
+            return Value(http1: value, connection: ClientConnection(gone: handler.gone.futureResult))
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await ClientConnection.$current.withValue(value.connection) {
+            await http1.handle(value: value.http1, logger: logger)
+        }
+    }
+}
+
+/// The connection of the request being handled, for a handler that holds its request for long (the change
+/// feed's `wait`) and must stop when the client goes away, rather than keep a descriptor and a waiter for it.
+struct ClientConnection: Sendable {
+    /// Completes when the client has closed its side of the connection, or the connection is closed.
+    let gone: EventLoopFuture<Void>
+
+    /// Set for each connection's requests by ``HTTP1ConnectionChannel``; nil elsewhere (the router tests).
+    @TaskLocal static var current: ClientConnection?
+
+    /// `body`'s result, or nil once the client of the current connection has gone (then `body` is cancelled).
+    static func unlessGone<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        guard let gone = current?.gone else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try? await gone.get()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// ``HTTP1ConnectionChannel`` with `configuration`.
+    static func http1Connections(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        .init { responder in
+            HTTP1ConnectionChannel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+        }
+    }
+}
+
+/// Reads each request head before it loses its version:
+/// - an HTTP/1.0 request without `Connection: keep-alive` (or any request with `Connection: close`, in any case)
+///   gets `Connection: close`, the one spelling on which Hummingbird closes the connection after the response,
+///   instead of holding the connection open until the idle timeout;
+/// - `Expect: 100-continue` on HTTP/1.1 is answered with `100 Continue`, so that curl and other clients send the
+///   body at once instead of waiting a second for an answer that never came.
+///
+/// It also completes `gone` when the client closes its side of the connection (the server allows half-closed
+/// connections, so the channel itself stays open until a write fails) or the connection closes.
+final class HTTP1RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let gone: EventLoopPromise<Void>
+
+    init(gone: EventLoopPromise<Void>) {
+        self.gone = gone
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { gone.succeed() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        gone.succeed()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        gone.succeed()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        if !head.isKeepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        }
+        if head.version.major == 1, head.version.minor >= 1,
+            head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+        {
+            head.headers.remove(name: "expect")
+            let proceed = HTTPResponseHead(version: head.version, status: .continue)
+            context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+}
