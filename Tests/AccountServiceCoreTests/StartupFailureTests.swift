@@ -46,11 +46,10 @@ import Glibc
             process.arguments = ["-u", user, "--", copy.path] + arguments
             process.currentDirectoryURL = folder
             return try wait(for: process, arguments)
-        } else {
-            process.executableURL = try Self.executable
-            process.arguments = arguments
-            return try wait(for: process, arguments)
         }
+        process.executableURL = try Self.executable
+        process.arguments = arguments
+        return try wait(for: process, arguments)
     }
 
     /// Starts `process` and waits for it at most 20 s; returns its exit status and the lines of its standard error.
