@@ -171,7 +171,7 @@ import Glibc
             #expect(process.isRunning, "SIGHUP must not stop the service")
             let connection = try RawConnection(port: port)
             connection.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(connection.read(for: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
+            #expect(await connection.read(for: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
         }
     }
 
@@ -188,24 +188,24 @@ import Glibc
                 process.terminate()
                 process.waitUntilExit()
             }
-            func status(_ key: String) throws -> String {
+            func status(_ key: String) async throws -> String {
                 let connection = try RawConnection(port: port)
                 connection.send(
                     "GET /max_transaction_volume HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n")
-                return String(connection.read(for: .seconds(5)).text.prefix(12))
+                return await String(connection.read(for: .seconds(5)).text.prefix(12))
             }
-            #expect(try status(old) == "HTTP/1.1 200")
+            #expect(try await status(old) == "HTTP/1.1 200")
             let new = try AccessKeyFile.add(name: "new", scope: .read, path: keysPath)
             try AccessKeyFile.remove(name: "old", path: keysPath)
-            #expect(try status(new) == "HTTP/1.1 401", "not before SIGHUP")
+            #expect(try await status(new) == "HTTP/1.1 401", "not before SIGHUP")
             kill(process.processIdentifier, SIGHUP)
             var rotated = false
             for _ in 0..<100 where !rotated {
-                rotated = try status(new) == "HTTP/1.1 200"
+                rotated = try await status(new) == "HTTP/1.1 200"
                 if !rotated { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(rotated)
-            #expect(try status(old) == "HTTP/1.1 401")
+            #expect(try await status(old) == "HTTP/1.1 401")
             #expect(process.isRunning, "SIGHUP must not stop the service")
         }
     }

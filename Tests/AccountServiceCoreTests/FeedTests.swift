@@ -154,8 +154,7 @@ import Testing
 
     /// Over the wire, with two held requests allowed: two clients park a wait far past the head and go away;
     /// a third client's wait is then held (not answered at once for lack of room) and woken by a commit.
-    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, item 1): it broke keep-alive clients"))
-    func aClientThatGoesAwayLeavesNoWaiterBehind() async throws {
+    @Test func aClientThatGoesAwayLeavesNoWaiterBehind() async throws {
         try await withTemporaryDatabase { path in
             let arguments = TestArguments(database: path, maximumWaitingReads: 2)
             try await buildApplication(arguments).test(.live) { client in
@@ -163,15 +162,15 @@ import Testing
                 for _ in 0..<2 {
                     let parked = try RawConnection(port: port)
                     parked.send("GET /transactions?after=9223372036854775806&wait=30 HTTP/1.1\r\nHost: a\r\n\r\n")
-                    _ = parked.read(for: .milliseconds(100))
+                    _ = await parked.read(for: .milliseconds(100))
                 }  // each connection closes as it leaves scope
                 try await Task.sleep(for: .milliseconds(300))
                 let follower = try RawConnection(port: port)
                 follower.send("GET /transactions?after=0&wait=30 HTTP/1.1\r\nHost: a\r\n\r\n")
-                #expect(follower.read(for: .milliseconds(500)).text.isEmpty, "held, not answered at once")
+                #expect(await follower.read(for: .milliseconds(500)).text.isEmpty, "held, not answered at once")
                 let id = newID()
                 #expect(try await client.postAmount(transactionID: id, accountID: newID(), amount: 1).status == .ok)
-                #expect(follower.read(for: .seconds(2)).text.contains(id))
+                #expect(await follower.read(for: .seconds(2)).text.contains(id))
             }
         }
     }

@@ -22,7 +22,7 @@ struct HTTP1ConnectionChannel: ServerChildChannel {
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             let handler = HTTP1RequestHeadHandler(gone: channel.eventLoop.makePromise())
             try operations.addHandler(handler, position: .after(decoder))
-            return Value(http1: value, connection: ClientConnection(gone: handler.gone.futureResult))
+            return Value(http1: value, connection: ClientConnection(gone: handler.gone.futureResult, channel: channel))
         }
     }
 
@@ -38,21 +38,33 @@ struct HTTP1ConnectionChannel: ServerChildChannel {
 struct ClientConnection: Sendable {
     /// Completes when the client has closed its side of the connection, or the connection is closed.
     let gone: EventLoopFuture<Void>
+    let channel: any Channel
+
+    /// Closes the connection after `timeout` unless the returned task is cancelled first: a bound on the time a
+    /// request may take to arrive, which the idle timeout (reset by every byte) is not.
+    func closing(after timeout: Duration) -> Scheduled<Void> {
+        channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [channel] in
+            channel.close(promise: nil)
+        }
+    }
 
     /// Set for each connection's requests by ``HTTP1ConnectionChannel``; nil elsewhere (the router tests).
     @TaskLocal static var current: ClientConnection?
 
-    /// `body`'s result, or nil once the client of the current connection has gone (then `body` is cancelled).
-    static func unlessGone<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+    /// `body`'s result; `body` is cancelled once the client of the current connection has gone, so that a held
+    /// wait ends at once (its answer is then written to nobody).
+    ///
+    /// `body` runs in a task of its own that the connection's closing cancels: waiting on `gone` beside it in a
+    /// task group would not do, since a future's `get()` ignores cancellation, so the group (and with it every
+    /// response on a keep-alive connection) would wait for the connection to close.
+    static func cancellingWhenGone<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let gone = current?.gone else { return try await body() }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try? await gone.get()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
+        let task = Task { try await body() }
+        gone.whenComplete { _ in task.cancel() }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
         }
     }
 }
