@@ -23,7 +23,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     /// The options that the environment may set too (``EnvironmentOptions``).
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
-        "max-waiting-reads", "api-keys", "index-backlog",
+        "max-waiting-reads", "api-keys", "index-backlog", "max-body-memory", "body-timeout",
     ]
     static let environmentFlags = ["allow-unauthenticated"]
 
@@ -84,6 +84,23 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     var idleTimeout: Duration { .seconds(idleTimeoutSeconds) }
 
     @Option(
+        name: .customLong("max-body-memory"),
+        help:
+            "MiB that the request bodies being read may take together; beyond it a request with a body is answered 503 with Retry-After. (ACCOUNT_SERVICE_MAX_BODY_MEMORY)"
+    )
+    var maximumBodyMemoryMiB = RequestBodies.defaultMemory >> 20
+
+    @Option(
+        name: .customLong("body-timeout"),
+        help:
+            "Seconds within which a request body must arrive whole, however steadily it trickles; then the connection is closed. (ACCOUNT_SERVICE_BODY_TIMEOUT)"
+    )
+    var bodyTimeoutSeconds = Int(RequestBodies.defaultTimeout.components.seconds)
+
+    var maximumBodyMemory: Int { maximumBodyMemoryMiB << 20 }
+    var bodyTimeout: Duration { .seconds(bodyTimeoutSeconds) }
+
+    @Option(
         name: .customLong("api-keys"),
         help:
             "The access keys file (see `account-service keys`): every request but GET /ping and GET /ready then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
@@ -102,6 +119,12 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         }
         guard idleTimeoutSeconds > 0 else {
             throw ValidationError("--idle-timeout \(idleTimeoutSeconds) must be a positive number of seconds.")
+        }
+        guard maximumBodyMemoryMiB > 0, maximumBodyMemoryMiB <= 1 << 20 else {
+            throw ValidationError("--max-body-memory \(maximumBodyMemoryMiB) must be 1 to 1048576 MiB.")
+        }
+        guard bodyTimeoutSeconds > 0 else {
+            throw ValidationError("--body-timeout \(bodyTimeoutSeconds) must be a positive number of seconds.")
         }
         guard indexBacklog >= 0 else {
             throw ValidationError("--index-backlog \(indexBacklog) must be 0 or more.")

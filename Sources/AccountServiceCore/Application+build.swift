@@ -31,6 +31,10 @@ public protocol AppArguments {
     var allowUnauthenticated: Bool { get }
     /// SQLite: how many index entries may wait in memory before merges start (``SQLiteLedgerStore``).
     var indexBacklog: Int { get }
+    /// The most bytes the request bodies being read may take together (``RequestBodies``).
+    var maximumBodyMemory: Int { get }
+    /// The longest a request body may take to arrive.
+    var bodyTimeout: Duration { get }
 }
 
 extension AppArguments {
@@ -41,6 +45,8 @@ extension AppArguments {
     public var apiKeysPath: String? { nil }
     public var allowUnauthenticated: Bool { false }
     public var indexBacklog: Int { SQLiteLedgerStore.defaultBacklogLimit }
+    public var maximumBodyMemory: Int { RequestBodies.defaultMemory }
+    public var bodyTimeout: Duration { RequestBodies.defaultTimeout }
 }
 
 /// The service would serve an open API beyond this machine without having been told to.
@@ -102,7 +108,7 @@ public func buildApplication(
     switch location {
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
-        let sqlite = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog)
+        let sqlite = try SQLiteLedgerStore(pool: pool, backlogLimit: arguments.indexBacklog, logger: logger)
         store = sqlite
         metrics = ServiceMetrics(databaseFile: path, indexBacklog: { sqlite.waitingIndexEntries })
         services.append(DatabaseCloser(store: sqlite, logger: logger))
@@ -128,10 +134,12 @@ public func buildApplication(
     services.append(ledger)
     services.append(HangUpHandler(keys: keys, logger: logger))
     return Application(
-        router: buildRouter(ledger: ledger, metrics: metrics, keys: keys),
+        router: buildRouter(
+            ledger: ledger, metrics: metrics, keys: keys,
+            bodies: RequestBodies(memory: arguments.maximumBodyMemory, timeout: arguments.bodyTimeout)),
         // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
         // the time since the last request part read (a head not yet complete counts from the connection's start).
-        server: .http1(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
+        server: .http1Connections(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
         configuration: .init(
             address: .hostname(arguments.hostname, port: arguments.port), serverName: nil,
             availableConnectionsDelegate: .maximum(maximumConnections, logger: logger)),
@@ -152,7 +160,8 @@ public func buildApplication(
 /// The routes of the Account Management API.
 /// With `keys`, every route but the probes (GET /ping, GET /ready) needs an access key.
 func buildRouter(
-    ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics(), keys: AccessKeys? = nil
+    ledger: Ledger, metrics: ServiceMetrics = ServiceMetrics(), keys: AccessKeys? = nil,
+    bodies: RequestBodies = RequestBodies()
 ) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestObservationMiddleware(level: .info, metrics: HTTPMetrics(factory: metrics.factory)))
@@ -161,17 +170,14 @@ func buildRouter(
     router.get("/ping") { _, _ in HTTPResponse.Status.ok }
     // Readiness, for a load balancer or an orchestrator: /ping says the process answers; this, that it can serve.
     router.get("/ready") { _, _ in
-        guard await ledger.isReady() else {
-            throw Problem(
-                status: .serviceUnavailable,
-                detail: "Not ready: the service is shutting down or its database does not answer; try another instance."
-            )
+        if let reason = await ledger.unreadiness() {
+            throw Problem(status: .serviceUnavailable, detail: "Not ready: \(reason); try another instance.")
         }
         return HTTPResponse.Status.ok
     }
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
     router.get("/metrics") { _, _ in MetricsResponse(text: metrics.scrape()) }
-    TransactionController(ledger: ledger).addRoutes(to: router)
+    TransactionController(ledger: ledger, bodies: bodies).addRoutes(to: router)
     AccountController(ledger: ledger).addRoutes(to: router)
     router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))
     return router

@@ -9,7 +9,9 @@ import Glibc
 #endif
 
 /// A TCP connection to the service on 127.0.0.1, written and read by hand, so a test can stop mid-request.
-final class RawConnection {
+/// Reads wait on a thread of their own: a poll on one of the few threads of Swift's cooperative pool would
+/// starve the service under test, whose handlers run on that pool, when several tests read at once.
+final class RawConnection: @unchecked Sendable {
     let descriptor: Int32
 
     init(port: Int) throws {
@@ -36,7 +38,13 @@ final class RawConnection {
     }
 
     /// What arrives until the peer closes the connection or `timeout` passes, and whether it closed.
-    func read(for timeout: Duration) -> (text: String, closed: Bool) {
+    func read(for timeout: Duration) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.readBlocking(for: timeout)) }.start()
+        }
+    }
+
+    private func readBlocking(for timeout: Duration) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -56,11 +64,13 @@ final class RawConnection {
 /// Slow and idle clients cannot pin the service's connections.
 @Suite(.timeLimit(.minutes(1))) struct ConnectionLimitTests {
     func withLiveApp(
-        idleTimeout: Duration, maximumConnections: Int? = nil, _ test: @escaping @Sendable (Int) async throws -> Void
+        idleTimeout: Duration, maximumConnections: Int? = nil, maximumBodyMemory: Int = RequestBodies.defaultMemory,
+        bodyTimeout: Duration = RequestBodies.defaultTimeout, _ test: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
         try await withTemporaryDatabase { path in
             let arguments = TestArguments(
-                database: path, idleTimeout: idleTimeout, maximumConnections: maximumConnections)
+                database: path, idleTimeout: idleTimeout, maximumConnections: maximumConnections,
+                maximumBodyMemory: maximumBodyMemory, bodyTimeout: bodyTimeout)
             try await buildApplication(arguments).test(.live) { client in
                 try await test(try #require(client.port))
             }
@@ -76,8 +86,8 @@ final class RawConnection {
             halfBody.send(
                 "POST /amount HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     + "Transaction-Id: \(newID())\r\nContent-Length: 60\r\n\r\n{\"account_id\":")
-            #expect(halfHeader.read(for: .seconds(5)).closed)
-            #expect(halfBody.read(for: .seconds(5)).closed)
+            #expect(await halfHeader.read(for: .seconds(5)).closed)
+            #expect(await halfBody.read(for: .seconds(5)).closed)
             let elapsed = ContinuousClock.now - started
             #expect(elapsed > .milliseconds(800) && elapsed < .seconds(5))
         }
@@ -85,37 +95,93 @@ final class RawConnection {
 
     /// A request that does not keep its connection alive (HTTP/1.0 without `Connection: keep-alive`, or any
     /// `Connection: close`) is answered and closed at once, not held until the idle timeout.
-    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, items 10-11)"))
-    func aConnectionTheRequestDoesNotKeepAliveIsClosedAfterItsResponse() async throws {
+    @Test func aConnectionTheRequestDoesNotKeepAliveIsClosedAfterItsResponse() async throws {
         try await withLiveApp(idleTimeout: .seconds(30)) { port in
             for request in ["GET /ping HTTP/1.0\r\n\r\n", "GET /ping HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"]
             {
                 let connection = try RawConnection(port: port)
                 connection.send(request)
-                let answer = connection.read(for: .seconds(10))
-                #expect(answer.text.hasPrefix("HTTP/1.1 200") && answer.closed, "\(request): \(answer)")
+                let answer = await connection.read(for: .seconds(10))
+                #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(request): \(answer)")
+                // Closed well before the 30 s idle timeout.
+                let closed = answer.closed ? true : await connection.read(for: .seconds(10)).closed
+                #expect(closed, "\(request)")
             }
             let kept = try RawConnection(port: port)
             kept.send("GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            let answer = kept.read(for: .seconds(1))
+            let answer = await kept.read(for: .seconds(1))
             #expect(answer.text.hasPrefix("HTTP/1.1 200") && !answer.closed, "\(answer)")
+            let stillOpen = await !kept.read(for: .seconds(1)).closed
+            #expect(stillOpen, "kept alive")
         }
     }
 
     /// `Expect: 100-continue` is answered before the body is sent (curl waits a second for it otherwise).
-    @Test(.disabled("needs HTTP1ConnectionChannel wired in (issue 19, items 10-11)"))
-    func aClientThatExpects100ContinueIsToldToGoOn() async throws {
+    @Test func aClientThatExpects100ContinueIsToldToGoOn() async throws {
         try await withLiveApp(idleTimeout: .seconds(30)) { port in
             let body = #"{"account_id":"\#(newID())","amount":5}"#
             let connection = try RawConnection(port: port)
             connection.send(
                 "POST /amount HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransaction-Id: \(newID())\r\n"
                     + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
-            let proceed = connection.read(for: .seconds(2))
+            let proceed = await connection.read(for: .seconds(2))
             #expect(proceed.text.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(proceed)")
             connection.send(body)
-            let answer = connection.read(for: .seconds(2))
+            let answer = await connection.read(for: .seconds(2))
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+    }
+
+    /// A body trickled a byte at a time, each byte well within the idle timeout, is cut at the body timeout,
+    /// whether its length is declared or it is chunked.
+    @Test func aBodyTrickledByteByByteIsCutAtTheBodyTimeout() async throws {
+        try await withLiveApp(idleTimeout: .seconds(2), bodyTimeout: .seconds(2)) { port in
+            let head =
+                "POST /transactions HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            let declared = try RawConnection(port: port)
+            declared.send(head + "Content-Length: 100000\r\n\r\n")
+            let chunked = try RawConnection(port: port)
+            chunked.send(head + "Transfer-Encoding: chunked\r\n\r\n")
+            let started = ContinuousClock.now
+            var closed = (false, false)
+            var received = ("", "")
+            // A generous multiple of the 2 s timeout, for two busy cores: the trickle alone would go on for ever.
+            while ContinuousClock.now - started < .seconds(20), !(closed.0 && closed.1) {
+                declared.send(" ")
+                chunked.send("1\r\n \r\n")
+                if !closed.0 {
+                    let read = await declared.read(for: .milliseconds(400))
+                    (closed.0, received.0) = (read.closed, received.0 + read.text)
+                }
+                if !closed.1 {
+                    let read = await chunked.read(for: .milliseconds(400))
+                    (closed.1, received.1) = (read.closed, received.1 + read.text)
+                }
+            }
+            #expect(closed.0 && closed.1, "both cut by the body timeout, not kept alive by the trickle: \(received)")
+        }
+    }
+
+    /// Bodies in flight count against --max-body-memory: with 1 MiB allowed and a 700 KB body held half-sent, a
+    /// second large body is answered 503 with Retry-After at once; once the first is done, it is accepted.
+    @Test func largeBodiesBeyondTheMemoryBoundAreAnswered503() async throws {
+        try await withLiveApp(idleTimeout: .seconds(30), maximumBodyMemory: 1 << 20) { port in
+            let head =
+                "POST /transactions HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 700000\r\n\r\n"
+            let first = try RawConnection(port: port)
+            first.send(head + "{")
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try RawConnection(port: port)
+            second.send(head)
+            let refused = await second.read(for: .seconds(5)).text
+            _ = first
+            #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
+            #expect(refused.lowercased().contains("retry-after: 1"), "\(refused)")
+            first.send(String(repeating: " ", count: 699_998) + "}")
+            #expect(await first.read(for: .seconds(5)).text.hasPrefix("HTTP/1.1 400"), "the first body is read whole")
+            let third = try RawConnection(port: port)
+            third.send(head + "{" + String(repeating: " ", count: 699_998) + "}")
+            #expect(await third.read(for: .seconds(5)).text.hasPrefix("HTTP/1.1 400"), "room again once it is done")
         }
     }
 
@@ -125,7 +191,7 @@ final class RawConnection {
             let idle = try (0..<20).map { _ in try RawConnection(port: port) }
             let client = try RawConnection(port: port)
             client.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            let answer = client.read(for: .seconds(10))
+            let answer = await client.read(for: .seconds(10))
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
             _ = idle
         }
@@ -152,7 +218,7 @@ final class RawConnection {
 
             let client = try RawConnection(port: port)
             client.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            let answer = client.read(for: .seconds(10))
+            let answer = await client.read(for: .seconds(10))
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer)")
             #expect(process.isRunning)
         }

@@ -19,6 +19,8 @@ struct TestArguments: AppArguments {
     var maximumWaitingReads: Int? = nil
     var apiKeysPath: String? = nil
     var allowUnauthenticated = false
+    var maximumBodyMemory = RequestBodies.defaultMemory
+    var bodyTimeout = RequestBodies.defaultTimeout
 }
 
 /// A directory of its own for one test's database files, removed afterwards.

@@ -12,7 +12,7 @@ struct AmountRequest {
 
     /// Validates the request in the order a client would fix it: media type (415), the Transaction-Id
     /// header (400), the body's size (413), then its content (400).
-    init(_ request: Request) async throws {
+    init(_ request: Request, bodies: RequestBodies = RequestBodies()) async throws {
         try request.requireJSONBody()
         guard let header = request.headers[.transactionID] else {
             throw Problem.badRequest("The Transaction-Id header is required: a UUID that names this transaction.")
@@ -20,8 +20,8 @@ struct AmountRequest {
         guard let id = TransactionID(parsing: header) else {
             throw Problem.badRequest("The Transaction-Id header \(Problem.quoted(header)) is not a UUID.")
         }
-        let body = try await request.collectBody(upTo: Self.maximumBodySize)
-        let (accountID, amount) = try body.withUnsafeReadableBytes { try Self.decodeBody($0) }
+        let (accountID, amount) = try await request.withBody(
+            upTo: Self.maximumBodySize, bodies: bodies, Self.decodeBody)
         transaction = Transaction(id: id, accountID: accountID, amount: amount)
     }
 

@@ -12,10 +12,9 @@ struct BatchRequest {
     let batch: Batch
 
     /// Validates the request in the order a client would fix it: media type (415), size (413), content (400).
-    init(_ request: Request) async throws {
+    init(_ request: Request, bodies: RequestBodies = RequestBodies()) async throws {
         try request.requireJSONBody()
-        let body = try await request.collectBody(upTo: Self.maximumBodySize)
-        batch = try body.withUnsafeReadableBytes { try Self.decodeBody($0) }
+        batch = try await request.withBody(upTo: Self.maximumBodySize, bodies: bodies, Self.decodeBody)
     }
 
     /// Decodes the JSON body in one pass over it, reporting the first thing wrong with it; an item's problem

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Turns every error a route throws into an RFC 9457 problem response: the one place where errors meet
 /// status codes. An error it does not know is a fault of the service: logged, and answered 500 without details.
@@ -22,11 +23,24 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case let error as LedgerError:
             return Problem(error)
+        case let error as StoreUnavailable where error.isDiskFull:
+            context.logger.warning("Database unavailable", metadata: ["error": "\(error.reason)"])
+            var problem = Problem(
+                status: .serviceUnavailable,
+                detail: "The database's disk is full: writes are refused until space is freed; retry later "
+                    + "(with the same Transaction-Id).")
+            problem.headers[.retryAfter] = "5"
+            return problem
         case let error as StoreUnavailable:
             context.logger.warning("Database unavailable", metadata: ["error": "\(error.reason)"])
             return Problem(
                 status: .serviceUnavailable,
                 detail: "The database does not answer; retry the request (with the same Transaction-Id for a write).")
+        case let error as HTTPParserError:
+            // The client's side of the exchange: a body cut short (the client went away, or the body timeout
+            // closed the connection) or malformed; the answer most likely reaches no one.
+            context.logger.info("Request could not be read", metadata: ["error": "\(error)"])
+            return Problem(status: .badRequest, detail: "The request could not be read whole: \(error).")
         case let error as HTTPError where error.status == .notFound:
             return Problem(status: .notFound, detail: "There is no resource at this path.")
         case let error as any HTTPResponseError where error.status.kind == .clientError:

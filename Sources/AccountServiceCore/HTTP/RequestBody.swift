@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// What POST /amount and POST /transactions share: a JSON body of bounded size, and postings spelled alike.
 extension Request {
@@ -18,19 +19,96 @@ extension Request {
         }
     }
 
-    /// The whole body, or 413 as soon as it is known to be larger than `limit`, without reading the rest.
-    func collectBody(upTo limit: Int) async throws -> ByteBuffer {
-        let tooLarge = Problem(status: .contentTooLarge, detail: "The body is larger than \(limit) bytes.")
-        if let length = headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw tooLarge
+    /// `decode` applied to the whole body, or 413 as soon as the body is known to be larger than `limit`,
+    /// without reading the rest. The body's bytes count against `bodies` while they are read and decoded (503
+    /// with Retry-After when that would pass its bound), and the connection is closed if the body has not all
+    /// arrived within `bodies.timeout`.
+    func withBody<T>(
+        upTo limit: Int, bodies: RequestBodies, _ decode: (UnsafeRawBufferPointer) throws -> T
+    ) async throws -> T {
+        let declared = headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > limit {
+            throw Problem(status: .contentTooLarge, detail: "The body is larger than \(limit) bytes.")
         }
+        // A body of unknown length (chunked) may take up to the limit.
+        let reserved = declared ?? limit
+        try bodies.reserve(reserved)
+        defer { bodies.release(reserved) }
+        let deadline = ClientConnection.current?.closing(after: bodies.timeout)
+        defer { deadline?.cancel() }
+        let body: ByteBuffer
         do {
-            return try await body.collect(upTo: limit)
+            body = try await self.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw tooLarge
+            throw Problem(status: .contentTooLarge, detail: "The body is larger than \(limit) bytes.")
         }
+        deadline?.cancel()
+        return try body.withUnsafeReadableBytes(decode)
     }
 }
+
+/// What the request bodies being read may take: memory, all of them together, and time, each. Bodies are read
+/// whole before they are decoded, so without a bound a few hundred clients sending large batches slowly could
+/// take gigabytes.
+public final class RequestBodies: Sendable {
+    /// 256 MiB: 32 batches of the largest size at once.
+    public static let defaultMemory = 256 << 20
+    /// Ample for a client that is sending: 8 MiB in 60 s is 140 KB/s.
+    public static let defaultTimeout = Duration.seconds(60)
+
+    /// The most bytes the bodies being read may take together.
+    public let memory: Int
+    /// The longest a body may take to arrive, from the moment its reading starts.
+    public let timeout: Duration
+    private let inFlight = Mutex<Int>(0)
+
+    public init(memory: Int = defaultMemory, timeout: Duration = defaultTimeout) {
+        self.memory = memory
+        self.timeout = timeout
+    }
+
+    /// The bytes of the bodies being read now.
+    public var bytesInFlight: Int { inFlight.withLock { $0 } }
+
+    /// Counts `bytes` against the bound, or throws 503 with Retry-After when they do not fit.
+    func reserve(_ bytes: Int) throws {
+        let fits = inFlight.withLock { inFlight in
+            // A lone body larger than the bound still gets in, or it could never be sent.
+            guard inFlight == 0 || inFlight + bytes <= memory else { return false }
+            inFlight += bytes
+            return true
+        }
+        guard fits else {
+            var problem = Problem(
+                status: .serviceUnavailable,
+                detail: "The service is reading as many request bodies as its memory bound allows; retry shortly.")
+            problem.headers[.retryAfter] = "1"
+            throw problem
+        }
+    }
+
+    /// Stops counting `bytes`. When the last large body is done, gives the memory it took back to the system
+    /// (glibc keeps freed memory otherwise, and the process would stay at its peak).
+    func release(_ bytes: Int) {
+        let idle = inFlight.withLock { inFlight in
+            inFlight -= bytes
+            return inFlight == 0
+        }
+        #if canImport(Glibc)
+        if idle, bytes >= Self.trimmedAfter { _ = glibcMallocTrim(0) }
+        #endif
+    }
+
+    /// Bodies of at least this many bytes give their memory back when they are done.
+    static let trimmedAfter = 1 << 20
+}
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module does not bring in): returns the free
+/// memory at the top of the heap and in every arena to the system.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
 
 /// The members of a posting in a JSON object: `account_id` and `amount`, and in a batch item `transaction_id`.
 /// Members it does not know are skipped.

@@ -5,6 +5,7 @@ import Hummingbird
 /// change feed).
 struct TransactionController<Context: RequestContext> {
     let ledger: Ledger
+    let bodies: RequestBodies
 
     func addRoutes(to router: Router<Context>) {
         router.post("/amount", use: post)
@@ -15,7 +16,7 @@ struct TransactionController<Context: RequestContext> {
 
     /// Answers 200 with the transaction whether it is new or a replay; a replay carries `Idempotent-Replayed: true`.
     @Sendable func post(_ request: Request, context: Context) async throws -> EditedResponse<TransactionResponse> {
-        let outcome = try await ledger.post(AmountRequest(request).transaction)
+        let outcome = try await ledger.post(AmountRequest(request, bodies: bodies).transaction)
         var headers = HTTPFields()
         if case .replayed = outcome {
             headers[.idempotentReplayed] = "true"
@@ -25,7 +26,7 @@ struct TransactionController<Context: RequestContext> {
 
     /// Answers 200 with every item's record, in request order, each marked replayed or not.
     @Sendable func postBatch(_ request: Request, context: Context) async throws -> BatchResponse {
-        BatchResponse(outcomes: try await ledger.post(BatchRequest(request).batch))
+        BatchResponse(outcomes: try await ledger.post(BatchRequest(request, bodies: bodies).batch))
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> TransactionResponse {
@@ -43,9 +44,9 @@ struct TransactionController<Context: RequestContext> {
         let entries =
             wait == 0
             ? try await ledger.transactions(after: after, limit: limit)
-            : try await ClientConnection.unlessGone { [ledger] in
+            : try await ClientConnection.cancellingWhenGone { [ledger] in
                 try await ledger.transactions(after: after, limit: limit, wait: .seconds(wait))
-            } ?? []
+            }
         return FeedResponse(entries: entries, nextAfter: entries.last?.sequence ?? after)
     }
 }
