@@ -1,6 +1,8 @@
-import AccountServiceCore
 import Foundation
+import GRDB
 import Testing
+
+@testable import AccountServiceCore
 
 #if canImport(Glibc)
 import Glibc
@@ -105,6 +107,51 @@ import Glibc
             }
             let outcome = try run(["--port", "0", "--database", folder.path + "/accounts.sqlite"], as: user)
             expectOneLineFailure(outcome, mentioning: [folder.path, "not writable"])
+        }
+    }
+
+    /// A disk too full for SQLite's files says so, naming the folder (not "disk I/O error (4874)"). A full
+    /// file system needs a mount, so the error SQLite gives on one is made here.
+    @Test func aFullDiskIsNamed() throws {
+        let folder = FileManager.default.temporaryDirectory.path
+        let path = folder + "/accounts.sqlite"
+        for error in [DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full")] {
+            let line = "\(LedgerDatabase.OpenError(path: path, error))"
+            #expect(line.contains("the disk holding \(folder) is full"), "\(line)")
+            #expect(line.contains("bytes free"), "\(line)")
+        }
+        // An I/O error on a disk with room is not called a full disk.
+        let io = "\(LedgerDatabase.OpenError(path: path, DatabaseError(resultCode: .SQLITE_IOERR)))"
+        #expect(!io.contains("full"), "\(io)")
+    }
+
+    /// A missing PostgreSQL database is named, at start and by `check`, in seconds (the pool would retry for a
+    /// minute, then say "connectionCreationCircuitBreakerTripped").
+    @Test(.enabled(if: TestPostgres.isAvailable)) func aMissingPostgreSQLDatabaseIsNamed() async throws {
+        let existing = try await TestPostgres.shared.createDatabase()
+        var missing = try #require(URLComponents(string: existing))
+        missing.path = "/no_such_database"
+        let url = try #require(missing.string)
+        let started = ContinuousClock.now
+        let start = try run(["--port", "0", "--database", url])
+        expectOneLineFailure(start, mentioning: ["no_such_database", "does not exist"])
+        let check = try run(["check", "--database", url])
+        expectOneLineFailure(check, mentioning: ["no_such_database", "does not exist"])
+        #expect(ContinuousClock.now - started < .seconds(20))
+        try await TestPostgres.shared.dropDatabase(existing)
+    }
+
+    /// The ledger's files are its owner's alone (0600), whatever the umask: the database, its log and shared
+    /// memory, the index file, and a backup.
+    @Test func theLedgersFilesAreCreatedForTheirOwnerAlone() async throws {
+        try await withLedger { ledger, path async throws in
+            _ = try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 5))
+            let copy = path + ".copy"
+            try Backup.run(path: path, to: copy)
+            for file in [path, path + "-wal", path + "-shm", path + "-index", path + "-index-wal", copy] {
+                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(file): \(String(mode ?? 0, radix: 8))")
+            }
         }
     }
 

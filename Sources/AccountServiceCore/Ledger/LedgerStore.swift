@@ -31,10 +31,25 @@ public protocol LedgerStore: Sendable {
     /// after each commit, once the commit is answered. A store that fails at it fails its next commits with the
     /// error.
     func maintain() async
+
+    /// Why the store cannot take writes now, when it knows (a full disk that its background work keeps
+    /// retrying on, say); nil when it has no reason to think so. The readiness probe reports it.
+    var unavailability: StoreUnavailable? { get }
+
+    /// Whether every commit to the database goes through this store (no other process writes to it), so that
+    /// an answer read from it stays true until this store's next commit.
+    var isSoleWriter: Bool { get }
+
+    /// The longest a request may wait for this store, end to end (queued for a commit, or behind other reads),
+    /// before it is answered ``StoreUnavailable``; nil: no bound (the store answers or fails by itself).
+    var deadline: Duration? { get }
 }
 
 extension LedgerStore {
     public func maintain() async {}
+    public var unavailability: StoreUnavailable? { nil }
+    public var isSoleWriter: Bool { false }
+    public var deadline: Duration? { nil }
 }
 
 /// What the ledger's rules need to know to decide a commit, read inside its write transaction.
@@ -85,9 +100,12 @@ public struct AccountChange: Sendable, Equatable {
 /// retry with the same Transaction-Id is what settles it.
 public struct StoreUnavailable: Error, CustomStringConvertible {
     public let reason: String
+    /// The database refuses writes because its disk is full: they succeed again once an operator frees space.
+    public let isDiskFull: Bool
 
-    public init(reason: String) {
+    public init(reason: String, isDiskFull: Bool = false) {
         self.reason = reason
+        self.isDiskFull = isDiskFull
     }
 
     public var description: String { "the database is unavailable: \(reason)" }

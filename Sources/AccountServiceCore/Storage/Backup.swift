@@ -22,6 +22,7 @@ public enum Backup {
         var configuration = Configuration()
         configuration.readonly = true
         let source = try open(path, configuration)
+        LedgerDatabase.createPrivately(destination)
         let target = try open(destination, Configuration())
         do {
             try source.backup(to: target)

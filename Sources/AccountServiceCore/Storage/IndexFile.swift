@@ -40,6 +40,7 @@ enum IndexFile {
         configuration.prepareDatabase { db in
             try db.execute(sql: "ATTACH DATABASE ? AS ledger", arguments: [ledger.path])
         }
+        LedgerDatabase.createPrivately(path(of: ledger.path))
         let indexes = try DatabasePool(path: path(of: ledger.path), configuration: configuration)
         try indexes.writeWithoutTransaction { db in
             // Its commits need not reach the disk one by one: whatever a power cut takes from this file, the

@@ -33,6 +33,7 @@ public enum LedgerDatabase {
         // of Swift's cooperative pool, one per core. Sized from the machine (GRDB's default is 5) with room for
         // callers outside that pool, a request thread never waits for a reader connection.
         configuration.maximumReaderCount = max(5, 2 * ProcessInfo.processInfo.activeProcessorCount)
+        createPrivately(path)
         let pool = try DatabasePool(path: path, configuration: configuration)
         // DatabasePool sets synchronous=NORMAL on the writer when it enables WAL, after any prepareDatabase
         // hook has run, so the durability setting is applied here, on the one connection that commits.
@@ -71,6 +72,7 @@ public enum LedgerDatabase {
             let url = URL(fileURLWithPath: path)
             let folder = url.deletingLastPathComponent().path
             var isFolder: ObjCBool = false
+            if let full = LedgerDatabase.diskFull(error, path: path) { return full }
             switch error.resultCode {
             case .SQLITE_NOTADB:
                 return "the file is not an SQLite database"
@@ -96,6 +98,41 @@ public enum LedgerDatabase {
                 return "SQLite: \(error.message ?? "\(error.resultCode)")"
             }
         }
+    }
+
+    /// Creates `path` empty with mode 0600 when it does not exist, so that the ledger's files are readable by
+    /// their owner alone whatever the umask (SQLite would create it 0644 less the umask, and gives its -wal and
+    /// -shm files the database file's mode). Does nothing when the file exists or cannot be created (SQLite then
+    /// says why).
+    static func createPrivately(_ path: String) {
+        let descriptor = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { Foundation.close(descriptor) }
+    }
+
+    /// A write that SQLite refused because the disk is full (SQLITE_FULL, or an I/O error on a file system with
+    /// less than 1 MiB left, as when the -shm file cannot grow): says so, naming the folder and what is free.
+    static func diskFull(_ error: DatabaseError, path: String) -> String? {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let free = freeBytes(in: folder)
+        let full =
+            error.resultCode == .SQLITE_FULL || (error.resultCode == .SQLITE_IOERR && free.map { $0 < 1 << 20 } == true)
+        guard full else { return nil }
+        return "the disk holding \(folder) is full (\(free.map { "\($0) bytes free" } ?? "free space unknown"))"
+    }
+
+    /// The bytes an unprivileged process may still write on the file system holding `folder`.
+    static func freeBytes(in folder: String) -> Int64? {
+        var stats = statvfs()
+        guard statvfs(folder, &stats) == 0 else { return nil }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+    }
+
+    /// A write to `path` that failed for a reason outside the request (a full disk, an I/O error) as
+    /// ``StoreUnavailable``: the client may retry later; nil for any other error.
+    static func unavailable(_ error: DatabaseError, path: String) -> StoreUnavailable? {
+        if let full = diskFull(error, path: path) { return StoreUnavailable(reason: full, isDiskFull: true) }
+        guard error.resultCode == .SQLITE_IOERR else { return nil }
+        return StoreUnavailable(reason: "I/O error on \(path): \(error.message ?? "\(error.extendedResultCode)")")
     }
 
     /// Copies the write-ahead log into the database file, then closes every connection, so that a cleanly

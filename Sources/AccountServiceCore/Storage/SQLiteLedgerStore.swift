@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
 /// The ledger's state in SQLite. A commit is one write transaction, and SQLite has one writer at a time, so
@@ -117,9 +118,23 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// The most entries one merge takes.
     let mergeLimit: Int
     private let backlog: Mutex<IndexBacklog>
+    /// A merge found a duplicate (the index tables cannot be trusted to catch up): every commit is refused.
     private let mergeFailure = Mutex<IndexMergeFailed?>(nil)
-    /// The merges running, if any; `closing` once ``close()`` has begun, so that none starts.
-    private let merges = Mutex<(running: Task<Void, Never>?, closing: Bool)>((nil, false))
+    private let merges = Mutex(Merges())
+    /// The last commit's failure when the disk refused it (full, or failing), and when; cleared by a commit.
+    private let commitTrouble = Mutex<(error: StoreUnavailable, at: ContinuousClock.Instant)?>(nil)
+    let logger: Logger
+
+    private struct Merges {
+        /// The merges running, if any.
+        var running: Task<Void, Never>?
+        /// Set once ``close()`` has begun, so that no merge starts.
+        var closing = false
+        /// While merges fail for a reason that may pass (a full disk, say) and are retried: the last failure.
+        var failing: StoreUnavailable?
+        /// Commits waiting for the merges to catch up, resumed after each merge (``maintain()``).
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
     /// The exclusive lock on `<database>-lock`, held while the store lives.
     private let lock: FileLock
 
@@ -131,9 +146,14 @@ public final class SQLiteLedgerStore: LedgerStore {
     ///   - mergeLimit: the most entries one merge takes: a larger merge writes each page of its slice once for
     ///     more entries, and holds more memory until it commits.
     /// - Throws: ``DatabaseInUse`` when another process serves the file.
-    public init(pool: DatabasePool, backlogLimit: Int = defaultBacklogLimit, mergeLimit: Int = 16384) throws {
+    ///   - logger: where failing merges are reported.
+    public init(
+        pool: DatabasePool, backlogLimit: Int = defaultBacklogLimit, mergeLimit: Int = 16384,
+        logger: Logger = Logger(label: "account-service")
+    ) throws {
         precondition(mergeLimit > 0)
         self.pool = pool
+        self.logger = logger
         self.backlogLimit = backlogLimit
         self.mergeLimit = mergeLimit
         guard let lock = try FileLock(exclusive: pool.path + "-lock") else { throw DatabaseInUse(path: pool.path) }
@@ -147,6 +167,8 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func close() async throws {
         let running = merges.withLock { merges -> Task<Void, Never>? in
             merges.closing = true
+            // A merge waiting to be retried stops waiting (one running goes on to its end).
+            if merges.failing != nil { merges.running?.cancel() }
             return merges.running
         }
         await running?.value
@@ -178,18 +200,47 @@ public final class SQLiteLedgerStore: LedgerStore {
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
         if let failure = mergeFailure.withLock({ $0 }) { throw failure }
-        return try await pool.writeWithoutTransaction { db in
-            var plan: CommitPlan?
-            try db.inTransaction(.immediate) {
-                plan = decide(try self.snapshot(for: postings, in: db))
-                try Self.write(plan!, in: db)
-                return .commit
+        // Merges that fail (a full disk) stop commits only once the backlog reaches its bound.
+        if waitingIndexEntries > backlogBound, let failing = merges.withLock({ $0.failing }) { throw failing }
+        do {
+            let plan = try await pool.writeWithoutTransaction { db in
+                var plan: CommitPlan?
+                try db.inTransaction(.immediate) {
+                    plan = decide(try self.snapshot(for: postings, in: db))
+                    try Self.write(plan!, in: db)
+                    return .commit
+                }
+                // Committed: published (the writer is still held, so no other commit comes between).
+                self.backlog.withLock { $0.append(plan!.created) }
+                return plan!
             }
-            // Committed: published (the writer is still held, so no other commit comes between).
-            self.backlog.withLock { $0.append(plan!.created) }
-            return plan!
+            commitTrouble.withLock { $0 = nil }
+            return plan
+        } catch let error as DatabaseError {
+            guard let unavailable = LedgerDatabase.unavailable(error, path: pool.path) else { throw error }
+            commitTrouble.withLock { $0 = (unavailable, .now) }
+            throw unavailable
         }
     }
+
+    /// Why writes fail now, if they do: merges that fail and are being retried, or a commit that the disk refused
+    /// in the last ``troubleMemory`` (a commit that succeeds clears it sooner).
+    public var unavailability: StoreUnavailable? {
+        if let failing = merges.withLock({ $0.failing }) { return failing }
+        return commitTrouble.withLock { trouble in
+            guard let trouble, ContinuousClock.now - trouble.at < Self.troubleMemory else { return nil }
+            return trouble.error
+        }
+    }
+
+    /// One process serves a database file (its lock file says so), and commits only through this store.
+    public var isSoleWriter: Bool { true }
+
+    /// How long a commit refused by the disk keeps the store unready when no commit comes to clear it.
+    static let troubleMemory = Duration.seconds(10)
+
+    /// The most index entries that may wait: past it a commit waits for the merges, or is refused while they fail.
+    private var backlogBound: Int { backlogLimit + 8 * mergeLimit }
 
     /// Looks up each posting's id and account once (a commit of a thousand postings runs two thousand
     /// lookups, hence ``Statement/bind(_:)`` rather than `StatementArguments`).
@@ -259,23 +310,35 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     /// Once more than `backlogLimit` entries wait, starts merging them (unless merges run already), beside the
-    /// commits: the writer loop calls this after each commit. Only while the backlog is more than 8 merges
-    /// beyond its limit, when merges do not keep up, does the writer wait for them, which bounds the memory the
-    /// backlog takes.
+    /// commits: the writer loop calls this after each commit. Only while the backlog is beyond its bound (8 merges
+    /// beyond its limit), when merges do not keep up, does the writer wait for them, which bounds the memory the
+    /// backlog takes; while merges fail, it does not wait: ``commit(_:decide:)`` refuses commits instead.
     public func maintain() async {
         guard waitingIndexEntries > backlogLimit, mergeFailure.withLock({ $0 == nil }) else { return }
-        let running = merges.withLock { merges -> Task<Void, Never>? in
+        merges.withLock { merges in
             if merges.running == nil, !merges.closing {
                 merges.running = Task { await self.mergeWhileNeeded() }
             }
-            return merges.running
         }
-        if waitingIndexEntries > backlogLimit + 8 * mergeLimit { await running?.value }
+        while waitingIndexEntries > backlogBound {
+            let waiting = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let waits = merges.withLock { merges in
+                    guard merges.running != nil, merges.failing == nil else { return false }
+                    merges.waiters.append(continuation)
+                    return true
+                }
+                if !waits { continuation.resume(returning: false) }
+            }
+            guard waiting else { return }
+        }
     }
 
     /// Merges the oldest entries of the fullest slice, at most `mergeLimit`, until no more than `backlogLimit`
-    /// wait, a merge fails, or the store closes.
+    /// wait, a merge finds a duplicate, or the store closes. A merge that fails otherwise (a full disk, an I/O
+    /// error) is retried after a back-off of 0.1 s doubling to 5 s, and the store is unavailable meanwhile
+    /// (``unavailability``); the first merge that succeeds makes it available again.
     private func mergeWhileNeeded() async {
+        var backOff = Self.firstBackOff
         while let merge = merges.withLock({ merges in
             let next =
                 merges.closing || mergeFailure.withLock({ $0 != nil })
@@ -286,10 +349,45 @@ public final class SQLiteLedgerStore: LedgerStore {
         }) {
             do {
                 try await self.merge(merge)
-            } catch {
+                backOff = Self.firstBackOff
+                if let recovered = settle(failing: nil) {
+                    logger.notice("Index merges succeed again", metadata: ["after": "\(recovered.reason)"])
+                }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 mergeFailure.withLock { $0 = IndexMergeFailed(cause: error) }
+                logger.critical("Index merge found a duplicate: commits stop", metadata: ["error": "\(error)"])
+                settle(failing: nil)
+            } catch {
+                let unavailable =
+                    (error as? DatabaseError).flatMap { LedgerDatabase.unavailable($0, path: indexes.path) }
+                    ?? StoreUnavailable(reason: "moving index entries into their tables failed: \(error)")
+                if settle(failing: unavailable) == nil {
+                    logger.error(
+                        "Index merge failed; retrying", metadata: ["error": "\(unavailable.reason)"])
+                }
+                try? await Task.sleep(for: backOff)
+                backOff = min(backOff * 2, Self.lastBackOff)
             }
         }
+        settle(failing: nil)
+    }
+
+    private static let firstBackOff = Duration.milliseconds(100)
+    private static let lastBackOff = Duration.seconds(5)
+
+    /// Records the outcome of a merge (`failing` nil: it succeeded, or merges stopped) and wakes the commits
+    /// waiting for one; returns the failure it replaces.
+    @discardableResult
+    private func settle(failing: StoreUnavailable?) -> StoreUnavailable? {
+        let (previous, waiters) = merges.withLock { merges in
+            defer {
+                merges.failing = failing
+                merges.waiters = []
+            }
+            return (merges.failing, merges.waiters)
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
+        return previous
     }
 
     /// Returns once the merges running, if any, have stopped (no more than `backlogLimit` entries wait, or a merge

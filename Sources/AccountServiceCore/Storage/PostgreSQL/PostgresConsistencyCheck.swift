@@ -10,7 +10,9 @@ extension ConsistencyCheck {
     /// recorded, and sequences run from 1 without a gap (what the change feed promises); and the busiest accounts
     /// recorded for max volume are exactly the accounts with the most transactions.
     public static func run(postgresURL url: String, logger: Logger = PostgresDatabase.quiet) async throws -> Report {
-        try await PostgresDatabase.withClient(url: url) { client in
+        // A pool would retry an unreachable or refusing server for a minute before saying why.
+        try await PostgresDatabase.probe(url: url)
+        return try await PostgresDatabase.withClient(url: url) { client in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 var tally = Tally()

@@ -23,6 +23,13 @@ public enum PostgresDatabase {
         }
     }
 
+    /// The server answered but refused the connection (a wrong password, a missing database).
+    public struct Refused: Error, CustomStringConvertible {
+        let location: String
+        let reason: String
+        public var description: String { "PostgreSQL at \(location) refused the connection: \(reason)" }
+    }
+
     /// What a `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]` URL names; a Unix
     /// socket folder may be given as `?host=/path`.
     struct Target {
@@ -132,13 +139,36 @@ public enum PostgresDatabase {
     public static func prepare(
         url: String, logger: Logger, patience: Duration = .seconds(60)
     ) async throws {
+        let connection = try await connect(url: url, logger: logger, patience: patience)
+        let applied: [Int]
+        do {
+            applied = try await PostgresSchema.migrate(connection, logger: logger)
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        if !applied.isEmpty {
+            logger.notice(
+                "Migrated the PostgreSQL schema", metadata: ["database": "\(redacted(url))", "versions": "\(applied)"])
+        }
+    }
+
+    /// Connects once to the database `url` names and closes the connection: ``Unreachable`` or ``Refused`` with
+    /// the cause, within `patience`, rather than a pool that retries for a minute (for `check`).
+    public static func probe(url: String, patience: Duration = .seconds(5)) async throws {
+        try await connect(url: url, logger: quiet, patience: patience).close()
+    }
+
+    /// A connection of its own to the database `url` names, trying again while the server cannot be reached, as
+    /// ``prepare(url:logger:patience:)`` says.
+    private static func connect(url: String, logger: Logger, patience: Duration) async throws -> PostgresConnection {
         let configuration = try Target(url: url).connection()
         let started = ContinuousClock.now
         var delay = Duration.milliseconds(250)
         while true {
-            let connection: PostgresConnection
             do {
-                connection = try await PostgresLedgerStore.within(.seconds(10)) {
+                return try await PostgresLedgerStore.within(min(patience, .seconds(10))) {
                     try await PostgresConnection.connect(configuration: configuration, id: 0, logger: quiet)
                 }
             } catch let error where PostgresLedgerStore.isUnavailable(error) {
@@ -155,22 +185,9 @@ public enum PostgresDatabase {
                     ])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
-                continue
-            }
-            let applied: [Int]
-            do {
-                applied = try await PostgresSchema.migrate(connection, logger: logger)
-                try? await connection.close()
             } catch {
-                try? await connection.close()
-                throw error
+                throw Refused(location: redacted(url), reason: PostgresLedgerStore.reason(for: error))
             }
-            if !applied.isEmpty {
-                logger.notice(
-                    "Migrated the PostgreSQL schema",
-                    metadata: ["database": "\(redacted(url))", "versions": "\(applied)"])
-            }
-            return
         }
     }
 

@@ -25,6 +25,9 @@ public struct PostgresLedgerStore: LedgerStore {
     /// The longest a request waits for the database before it is answered 503.
     public static let operationTimeout = Duration.seconds(5)
 
+    /// Each operation has ``operationTimeout``; a request, queued behind others, has it too, end to end.
+    public var deadline: Duration? { Self.operationTimeout }
+
     enum SQL {
         static let columns = "sequence, id, account_id, amount, created_at, balance_after"
         static let lockHead = "SELECT last_sequence FROM ledger_head FOR UPDATE"
@@ -415,67 +418,13 @@ public struct PostgresLedgerStore: LedgerStore {
     static func within<T: Sendable>(
         _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let race = Race<T>()
         do {
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    race.start(continuation, timeout: timeout, operation)
-                }
-            } onCancel: {
-                race.finish(.failure(CancellationError()))
-            }
+            return try await Deadline.within(
+                timeout, else: StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)"), operation)
         } catch let error as StoreUnavailable {
             throw error
         } catch let error where isUnavailable(error) {
             throw StoreUnavailable(reason: reason(for: error))
-        }
-    }
-
-    /// An operation racing its timeout: whichever ends first answers; the timer stops when the operation ends.
-    private final class Race<T: Sendable>: Sendable {
-        private struct State {
-            var continuation: CheckedContinuation<T, any Error>?
-            var work: Task<Void, Never>?
-            /// Set once the race is decided; a cancellation may decide it before it starts.
-            var decided = false
-        }
-        private let state = Mutex(State())
-
-        func start(
-            _ continuation: CheckedContinuation<T, any Error>, timeout: Duration,
-            _ operation: @escaping @Sendable () async throws -> T
-        ) {
-            let decided = state.withLock { state in
-                if !state.decided { state.continuation = continuation }
-                return state.decided
-            }
-            guard !decided else { return continuation.resume(throwing: CancellationError()) }
-            // A timer on an event loop, not a sleeping task: cancelled, it leaves nothing behind (a cancelled
-            // Task.sleep's timer still fires later), and it costs no task per operation.
-            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds))
-            {
-                self.finish(.failure(StoreUnavailable(reason: "PostgreSQL did not answer within \(timeout)")))
-            }
-            let work = Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await operation()) } catch { result = .failure(error) }
-                timer.cancel()
-                self.finish(result)
-            }
-            let late = state.withLock { state in
-                if !state.decided { state.work = work }
-                return state.decided
-            }
-            if late { work.cancel() }
-        }
-
-        func finish(_ result: Result<T, any Error>) {
-            let (continuation, work) = state.withLock { state in
-                defer { state = State(decided: true) }
-                return state.decided ? (nil, nil) : (state.continuation, state.work)
-            }
-            if case .failure = result { work?.cancel() }
-            continuation?.resume(with: result)
         }
     }
 
