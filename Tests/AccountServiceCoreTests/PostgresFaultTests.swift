@@ -95,6 +95,48 @@ struct PostgresFaultTests {
         }
     }
 
+    /// A server that stops answering without closing its connections (frozen): every request is answered 503
+    /// within the store's deadline as the client's own timer measures it, however many wait behind one another
+    /// (a posting queued behind a commit that times out once took two deadlines); once the server answers
+    /// again, so does the service.
+    @Test func aFrozenDatabaseIsAnsweredWithinTheDeadlineEndToEnd() async throws {
+        let server = TestPostgres(shared: false)
+        let url = try await server.createDatabase()
+        try await buildApplication(TestArguments(database: url)).test(.router) { client in
+            let account = newID()
+            #expect(try await client.postAmount(transactionID: newID(), accountID: account, amount: 1).status == .ok)
+            try await server.pause()
+            let timings = try await withThrowingTaskGroup(of: (HTTPResponse.Status, Duration).self) { group in
+                for request in 0..<24 {
+                    group.addTask {
+                        // Staggered, so that some arrive while a commit (or a read) already waits.
+                        try await Task.sleep(for: .milliseconds(100 * (request % 12)))
+                        let started = ContinuousClock.now
+                        let status =
+                            request.isMultiple(of: 3)
+                            ? try await client.get("/balance/\(account)").status
+                            : try await client.postAmount(transactionID: newID(), accountID: account, amount: 1)
+                                .status
+                        return (status, ContinuousClock.now - started)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try await server.resume()
+            for (status, took) in timings {
+                #expect(status == .serviceUnavailable)
+                // The deadline and a margin for two busy cores; two deadlines (the fault) would be 10 s.
+                #expect(took < PostgresLedgerStore.operationTimeout + .milliseconds(2500), "\(took)")
+            }
+            var status = HTTPResponse.Status.serviceUnavailable
+            for _ in 0..<100 where status != .ok {
+                status = try await client.get("/balance/\(account)").status
+                if status != .ok { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(status == .ok)
+        }
+    }
+
     /// Started while PostgreSQL is down, the service says so and retries; once the server is up, it serves.
     @Test func startUpWaitsForTheDatabaseAndSaysSo() async throws {
         let server = TestPostgres(shared: false)
@@ -127,7 +169,7 @@ struct PostgresFaultTests {
         }
         let client = try #require(connection)
         client.send("GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        #expect(client.read(for: .seconds(10)).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await client.read(for: .seconds(10)).text.hasPrefix("HTTP/1.1 200"))
         process.terminate()
         process.waitUntilExit()
         let text = try String(contentsOf: log, encoding: .utf8)

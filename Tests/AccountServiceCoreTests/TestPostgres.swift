@@ -176,6 +176,30 @@ actor TestPostgres {
             ], in: folder)
     }
 
+    /// Freezes this server (SIGSTOP to it and each of its processes): connections stay open and nothing answers,
+    /// as with a server that hangs or a network that drops packets. ``resume()`` thaws it.
+    func pause() throws { try signalProcesses(SIGSTOP) }
+
+    func resume() throws { try signalProcesses(SIGCONT) }
+
+    private func signalProcesses(_ signal: Int32) throws {
+        guard let (folder, _, _) = cluster else { return }
+        let pidFile = try String(
+            contentsOf: folder.appendingPathComponent("data/postmaster.pid"), encoding: .utf8)
+        let postmaster = try #require(pid_t(pidFile.split(separator: "\n").first ?? ""))
+        var processes = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let end = stat.lastIndex(of: ")")
+            else { continue }
+            // After "pid (name) state ": the parent's pid.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == postmaster { processes.append(pid) }
+        }
+        for pid in processes { kill(pid, signal) }
+    }
+
     /// Starts this server again, on the same port and data, and waits until it accepts connections.
     func start() throws {
         guard let (folder, port, user) = cluster else { return }

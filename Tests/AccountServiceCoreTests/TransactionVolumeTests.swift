@@ -1,5 +1,7 @@
 import Foundation
+import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @testable import AccountServiceCore
@@ -78,6 +80,69 @@ import Testing
             let zero = newID()
             try await client.postAmount(transactionID: newID(), accountID: zero, amount: 0)
             #expect(try await client.balance(zero) == 0)
+        }
+    }
+}
+
+/// The max-volume answer is kept, encoded, until a commit: polling it costs one query per commit at most, and a
+/// commit's effect shows in the next answer. A store that cannot vouch for every commit is asked every time.
+@Suite(.timeLimit(.minutes(1))) struct TransactionVolumeCacheTests {
+    /// The SQLite store, counting its max-volume queries; `soleWriter` says what it claims.
+    final class CountingStore: LedgerStore {
+        let base: SQLiteLedgerStore
+        let soleWriter: Bool
+        let queries = Atomic<Int>(0)
+
+        init(_ base: SQLiteLedgerStore, soleWriter: Bool) {
+            self.base = base
+            self.soleWriter = soleWriter
+        }
+
+        var isSoleWriter: Bool { soleWriter }
+        func commit(
+            _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        ) async throws -> CommitPlan { try await base.commit(postings, decide: decide) }
+        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await base.transaction(id) }
+        func balance(of account: AccountID) async throws -> Int64? { try await base.balance(of: account) }
+        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
+            try await base.balance(of: account, at: instant)
+        }
+        func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+            try await base.statement(of: account, before: before, limit: limit)
+        }
+        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
+            try await base.transactions(after: after, limit: limit)
+        }
+        func transactionVolume() async throws -> TransactionVolume {
+            queries.add(1, ordering: .relaxed)
+            return try await base.transactionVolume()
+        }
+    }
+
+    @Test(arguments: [true, false]) func theAnswerIsReadOncePerCommit(soleWriter: Bool) async throws {
+        try await withTemporaryDatabase { path in
+            let store = CountingStore(
+                try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path)), soleWriter: soleWriter)
+            let ledger = Ledger(store: store)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await ledger.run() }
+                defer { group.cancelAll() }
+                try await Application(router: buildRouter(ledger: ledger)).test(.router) { client in
+                    let (first, second) = (newID(), newID())
+                    try await client.postAmount(transactionID: newID(), accountID: first, amount: 1)
+                    for _ in 0..<3 {
+                        #expect(try await client.transactionVolume() == VolumeBody(maxVolume: 1, accounts: [first]))
+                    }
+                    #expect(store.queries.load(ordering: .relaxed) == (soleWriter ? 1 : 3))
+                    try await client.postAmount(transactionID: newID(), accountID: second, amount: 1)
+                    for _ in 0..<3 {
+                        #expect(
+                            try await client.transactionVolume()
+                                == VolumeBody(maxVolume: 1, accounts: [first, second].sorted()))
+                    }
+                    #expect(store.queries.load(ordering: .relaxed) == (soleWriter ? 2 : 6))
+                }
+            }
         }
     }
 }

@@ -1,10 +1,15 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
+import Synchronization
 
 /// GET /balance/{account_id} (now or `?at=` an instant), GET /accounts/{account_id}/transactions (the statement)
 /// and GET /max_transaction_volume.
 struct AccountController<Context: RequestContext> {
     let ledger: Ledger
+    /// The last max-volume answer, encoded, and the ledger's ``Ledger/answersVersion`` it was read at: with many
+    /// accounts tied the answer is megabytes, and clients that poll it should cost one read per commit at most.
+    let volumeAnswer = VersionedAnswer()
 
     func addRoutes(to router: Router<Context>) {
         router.get("/balance/{account_id}", use: balance)
@@ -42,9 +47,31 @@ struct AccountController<Context: RequestContext> {
         return EditedResponse(headers: headers, response: StatementResponse(entries: page, next: next))
     }
 
-    @Sendable func maxTransactionVolume(_ request: Request, context: Context) async throws -> TransactionVolumeResponse
-    {
-        TransactionVolumeResponse(try await ledger.transactionVolume())
+    /// Served from ``volumeAnswer`` while no commit has landed since it was read (when the store can vouch for
+    /// that); otherwise read (one SQL query) and encoded anew.
+    @Sendable func maxTransactionVolume(_ request: Request, context: Context) async throws -> Response {
+        let version = ledger.answersVersion
+        if let version, let kept = volumeAnswer.answer(at: version) { return Response(json: kept) }
+        let encoded = TransactionVolumeResponse(try await ledger.transactionVolume()).encoded
+        if let version { volumeAnswer.keep(encoded, at: version) }
+        return Response(json: encoded)
+    }
+}
+
+/// An encoded answer kept with the version of the data it was read at (``Ledger/answersVersion``).
+final class VersionedAnswer: Sendable {
+    private let kept = Mutex<(version: UInt64, answer: ByteBuffer)?>(nil)
+
+    /// The answer kept at `version`, if any.
+    func answer(at version: UInt64) -> ByteBuffer? {
+        kept.withLock { kept in kept?.version == version ? kept?.answer : nil }
+    }
+
+    /// Keeps `answer`, read at `version`, unless a newer one is kept.
+    func keep(_ answer: ByteBuffer, at version: UInt64) {
+        kept.withLock { kept in
+            if kept.map({ $0.version < version }) ?? true { kept = (version, answer) }
+        }
     }
 }
 

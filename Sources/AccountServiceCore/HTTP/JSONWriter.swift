@@ -140,12 +140,24 @@ extension JSONBody {
 extension Response {
     /// A response whose body is `body` as JSON, with its Content-Type and Content-Length.
     init(status: HTTPResponse.Status, jsonBody body: some JSONBody, contentType: String = "application/json") {
-        var json = JSONWriter(capacity: body.estimatedSize)
-        body.write(to: &json)
+        self.init(status: status, json: body.encoded, contentType: contentType)
+    }
+
+    /// A response whose body is `json`, already encoded, with its Content-Type and Content-Length.
+    init(status: HTTPResponse.Status = .ok, json: ByteBuffer, contentType: String = "application/json") {
         var headers = HTTPFields()
         headers.reserveCapacity(4)
         headers[.contentType] = contentType
-        headers[.contentLength] = String(json.buffer.readableBytes)
-        self.init(status: status, headers: headers, body: .init(byteBuffer: json.buffer))
+        headers[.contentLength] = String(json.readableBytes)
+        self.init(status: status, headers: headers, body: .init(byteBuffer: json))
+    }
+}
+
+extension JSONBody {
+    /// The body's JSON.
+    var encoded: ByteBuffer {
+        var json = JSONWriter(capacity: estimatedSize)
+        write(to: &json)
+        return json.buffer
     }
 }

@@ -82,6 +82,8 @@ struct TransactionVolumeResponse: JSONBody {
         self.volume = volume
     }
 
+    var estimatedSize: Int { 48 + 39 * volume.accounts.count }
+
     func write(to json: inout JSONWriter) {
         json.object { json in
             json.key("maxVolume")

@@ -1,5 +1,6 @@
 import CoreMetrics
 import ServiceLifecycle
+import Synchronization
 
 /// The ledger: transactions are posted idempotently by id, balances stay exact, and accounts are created by
 /// their first accepted transaction. It knows nothing of HTTP or SQL.
@@ -26,6 +27,8 @@ public final class Ledger: Service, Sendable {
     /// The commit time source; a commit is never stamped earlier than the one before it, whatever this says.
     let clock: @Sendable () -> Timestamp
     let metrics: LedgerMetrics
+    /// Counts the commits this ledger made or heard of (``answersVersion``).
+    private let commits = Atomic<UInt64>(0)
 
     /// - Parameters:
     ///   - metrics: where the writer loop's measurements go (commits, their duration and size, postings by
@@ -63,25 +66,40 @@ public final class Ledger: Service, Sendable {
     ///   otherwise. Nothing of the batch was written when it throws.
     public func post(_ batch: Batch) async throws -> [PostingOutcome] {
         if batch.balanced, case let sum = batch.sum, sum != 0 { throw LedgerError.unbalanced(sum: sum) }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.enqueue(batch, continuation)
-        }.get()
+        return try await answered { [queue] in
+            try await withCheckedThrowingContinuation { continuation in
+                queue.enqueue(batch, continuation)
+            }.get()
+        }
+    }
+
+    /// `operation`'s result, or ``StoreUnavailable`` once the store's ``LedgerStore/deadline`` has passed, so
+    /// that a request waiting behind others (a commit queued behind one that times out) still gets its answer
+    /// within the deadline. A posting answered so may still commit: a retry with its id settles it.
+    private func answered<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let deadline = store.deadline else { return try await operation() }
+        return try await Deadline.within(
+            deadline, else: StoreUnavailable(reason: "the database did not answer within \(deadline)"), operation)
     }
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry {
-        guard let entry = try await store.transaction(id) else { throw LedgerError.transactionNotFound(id) }
+        guard let entry = try await answered({ [store] in try await store.transaction(id) }) else {
+            throw LedgerError.transactionNotFound(id)
+        }
         return entry
     }
 
     public func balance(of account: AccountID) async throws -> Int64 {
-        guard let balance = try await store.balance(of: account) else { throw LedgerError.accountNotFound(account) }
+        guard let balance = try await answered({ [store] in try await store.balance(of: account) }) else {
+            throw LedgerError.accountNotFound(account)
+        }
         return balance
     }
 
     /// The balance right after the account's last transaction committed at or before `instant`.
     /// - Throws: ``LedgerError/accountNotFound(_:)`` when the account had no transaction by then.
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64 {
-        guard let balance = try await store.balance(of: account, at: instant) else {
+        guard let balance = try await answered({ [store] in try await store.balance(of: account, at: instant) }) else {
             throw LedgerError.accountNotFound(account)
         }
         return balance
@@ -91,9 +109,11 @@ public final class Ledger: Service, Sendable {
     /// when nil), newest first, at most `limit`.
     /// - Throws: ``LedgerError/accountNotFound(_:)`` for an account without transactions.
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-        let page = try await store.statement(of: account, before: before, limit: limit)
-        if page.isEmpty, try await store.balance(of: account) == nil { throw LedgerError.accountNotFound(account) }
-        return page
+        try await answered { [store] in
+            let page = try await store.statement(of: account, before: before, limit: limit)
+            if page.isEmpty, try await store.balance(of: account) == nil { throw LedgerError.accountNotFound(account) }
+            return page
+        }
     }
 
     /// The change feed: every transaction with a sequence above `after`, in sequence order, at most `limit`.
@@ -105,7 +125,7 @@ public final class Ledger: Service, Sendable {
         while true {
             // Noted before the read, so a commit that lands between the read and the wait still wakes it.
             let mark = notifier.mark
-            let entries = try await store.transactions(after: after, limit: limit)
+            let entries = try await answered { [store] in try await store.transactions(after: after, limit: limit) }
             guard entries.isEmpty, ContinuousClock.now < deadline else { return entries }
             guard await notifier.wait(after: after, since: mark, until: deadline) else { return [] }
         }
@@ -114,26 +134,38 @@ public final class Ledger: Service, Sendable {
     /// How many change-feed reads wait for a commit now.
     public var waitingReads: Int { notifier.waiting }
 
-    /// Whether the ledger accepts postings and its store answers a read (an index probe that finds nothing):
-    /// false once it is shutting down, or while the database fails.
-    public func isReady() async -> Bool {
-        guard !queue.isStopped else { return false }
+    /// Whether the ledger accepts postings and its store answers a read (an index probe that finds nothing): nil
+    /// when it does; otherwise why not (shutting down, the database fails, or the store cannot take writes).
+    public func unreadiness() async -> String? {
+        guard !queue.isStopped else { return "the service is shutting down" }
+        if let unavailable = store.unavailability {
+            // In words for anyone who may probe (probes need no key): no path, no database message.
+            return unavailable.isDiskFull ? "the database's disk is full" : "the database refuses writes"
+        }
         do {
             _ = try await store.transactions(after: .max, limit: 1)
-            return true
+            return nil
         } catch {
-            return false
+            return "the database does not answer"
         }
     }
 
     /// Another writer of the same database (another instance) committed, through `sequence` when known: wakes
     /// the waiting feed readers it can answer (every one when the sequence is unknown).
     public func commitLandedElsewhere(through sequence: Int64?) {
+        commits.add(1, ordering: .releasing)
         notifier.committed(through: sequence)
     }
 
+    /// A number that changes whenever a commit may have changed what the store answers, when the store can vouch
+    /// for that (``LedgerStore/isSoleWriter``); nil when it cannot. An answer read after noting it stays true
+    /// while it is unchanged, so a caller may keep an answer (encoded, say) until it changes.
+    public var answersVersion: UInt64? {
+        store.isSoleWriter ? commits.load(ordering: .acquiring) : nil
+    }
+
     public func transactionVolume() async throws -> TransactionVolume {
-        try await store.transactionVolume()
+        try await answered { [store] in try await store.transactionVolume() }
     }
 
     /// The writer loop: commits what is queued until graceful shutdown; then it refuses new postings, commits
@@ -164,12 +196,15 @@ public final class Ledger: Service, Sendable {
             do {
                 let started = ContinuousClock.now
                 let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
+                // Visible now, and not yet answered: whoever hears of this commit sees the new version.
+                commits.add(1, ordering: .releasing)
                 if let last = plan.created.last { notifier.committed(through: last.sequence) }
                 metrics.committed(
                     plan, postings: taken.reduce(0) { $0 + $1.batch.transactions.count },
                     duration: ContinuousClock.now - started)
                 for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
+                commits.add(1, ordering: .releasing)  // a store may not know whether a failed commit landed
                 metrics.failedCommits.increment()
                 for waiting in taken { waiting.continuation.resume(throwing: error) }
             }
