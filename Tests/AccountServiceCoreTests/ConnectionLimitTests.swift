@@ -109,7 +109,7 @@ final class RawConnection: @unchecked Sendable {
             }
             let kept = try RawConnection(port: port)
             kept.send("GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            let answer = await kept.read(for: .seconds(1))
+            let answer = await kept.read(for: .seconds(10))
             #expect(answer.text.hasPrefix("HTTP/1.1 200") && !answer.closed, "\(answer)")
             let stillOpen = await !kept.read(for: .seconds(1)).closed
             #expect(stillOpen, "kept alive")

@@ -69,8 +69,13 @@ import Testing
             try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1))
         }
         try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
-        let tasks = postings.map { posting in Task { try await ledger.post(posting) } }
-        try await waitUntil { ledger.queue.count >= postings.count }
+        // Queued one at a time, so that they are queued (and so decided) in the order given: tasks started at
+        // once reach the queue in any order.
+        var tasks: [Task<PostingOutcome, any Error>] = []
+        for (queued, posting) in postings.enumerated() {
+            tasks.append(Task { try await ledger.post(posting) })
+            try await waitUntil { ledger.queue.count > queued }
+        }
         beforeRelease()
         store.opener.finish()
         _ = try await first.value
