@@ -95,7 +95,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         help:
             "Seconds within which a request body must arrive whole, however steadily it trickles; then the connection is closed. (ACCOUNT_SERVICE_BODY_TIMEOUT)"
     )
-    var bodyTimeoutSeconds = Int(RequestBodies.defaultTimeout.components.seconds)
+    var bodyTimeoutSeconds = Int(ConnectionLimits.defaultBodyTimeout.components.seconds)
 
     var maximumBodyMemory: Int { maximumBodyMemoryMiB << 20 }
     var bodyTimeout: Duration { .seconds(bodyTimeoutSeconds) }

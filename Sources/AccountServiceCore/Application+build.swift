@@ -33,7 +33,7 @@ public protocol AppArguments {
     var indexBacklog: Int { get }
     /// The most bytes the request bodies being read may take together (``RequestBodies``).
     var maximumBodyMemory: Int { get }
-    /// The longest a request body may take to arrive.
+    /// The longest a request may take to arrive whole, from its head to its end (its body trickled, say).
     var bodyTimeout: Duration { get }
 }
 
@@ -46,7 +46,7 @@ extension AppArguments {
     public var allowUnauthenticated: Bool { false }
     public var indexBacklog: Int { SQLiteLedgerStore.defaultBacklogLimit }
     public var maximumBodyMemory: Int { RequestBodies.defaultMemory }
-    public var bodyTimeout: Duration { RequestBodies.defaultTimeout }
+    public var bodyTimeout: Duration { ConnectionLimits.defaultBodyTimeout }
 }
 
 /// The service would serve an open API beyond this machine without having been told to.
@@ -62,6 +62,8 @@ public struct UnauthenticatedListenRefusal: Error, CustomStringConvertible {
 public enum ConnectionLimits {
     /// Long enough for any client that is actually sending; a half-sent request is closed after it.
     public static let defaultIdleTimeout = Duration.seconds(30)
+    /// Ample for a client that is sending: 8 MiB in 60 s is 140 KB/s.
+    public static let defaultBodyTimeout = Duration.seconds(60)
 
     /// Below the process's descriptor limit (`ulimit -n`), with room for the database files, the log and the
     /// listening socket; at most 4,096.
@@ -136,10 +138,12 @@ public func buildApplication(
     return Application(
         router: buildRouter(
             ledger: ledger, metrics: metrics, keys: keys,
-            bodies: RequestBodies(memory: arguments.maximumBodyMemory, timeout: arguments.bodyTimeout)),
+            bodies: RequestBodies(memory: arguments.maximumBodyMemory)),
         // The idle timeout also closes a connection whose request stalls: Hummingbird's connection handler counts
         // the time since the last request part read (a head not yet complete counts from the connection's start).
-        server: .http1Connections(configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds))),
+        server: .http1Connections(
+            configuration: .init(idleTimeout: .nanoseconds(arguments.idleTimeout.nanoseconds)),
+            bodyTimeout: arguments.bodyTimeout),
         configuration: .init(
             address: .hostname(arguments.hostname, port: arguments.port), serverName: nil,
             availableConnectionsDelegate: .maximum(maximumConnections, logger: logger)),

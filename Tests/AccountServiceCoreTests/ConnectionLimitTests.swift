@@ -65,7 +65,8 @@ final class RawConnection: @unchecked Sendable {
 @Suite(.timeLimit(.minutes(1))) struct ConnectionLimitTests {
     func withLiveApp(
         idleTimeout: Duration, maximumConnections: Int? = nil, maximumBodyMemory: Int = RequestBodies.defaultMemory,
-        bodyTimeout: Duration = RequestBodies.defaultTimeout, _ test: @escaping @Sendable (Int) async throws -> Void
+        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout,
+        _ test: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
         try await withTemporaryDatabase { path in
             let arguments = TestArguments(

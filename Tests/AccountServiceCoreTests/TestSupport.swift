@@ -20,7 +20,7 @@ struct TestArguments: AppArguments {
     var apiKeysPath: String? = nil
     var allowUnauthenticated = false
     var maximumBodyMemory = RequestBodies.defaultMemory
-    var bodyTimeout = RequestBodies.defaultTimeout
+    var bodyTimeout = ConnectionLimits.defaultBodyTimeout
 }
 
 /// A directory of its own for one test's database files, removed afterwards.

@@ -5,8 +5,8 @@ import NIOHTTP1
 
 /// Hummingbird's HTTP/1 channel, with what its request type cannot carry: the HTTP version (a connection that
 /// the request does not keep alive is closed after its response, and a client that asks `Expect: 100-continue`
-/// is told to go on at once rather than after its own timeout), and whether the client has gone
-/// (``ClientConnection``).
+/// is told to go on at once rather than after its own timeout), whether the client has gone
+/// (``ClientConnection``), and a bound on the time a request takes to arrive (``HTTP1RequestHeadHandler``).
 struct HTTP1ConnectionChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let http1: HTTP1Channel.Value
@@ -15,14 +15,17 @@ struct HTTP1ConnectionChannel: ServerChildChannel {
     }
 
     let http1: HTTP1Channel
+    /// The longest a request may take to arrive whole, from its head to its end.
+    let bodyTimeout: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            let handler = HTTP1RequestHeadHandler(gone: channel.eventLoop.makePromise())
+            let handler = HTTP1RequestHeadHandler(
+                gone: channel.eventLoop.makePromise(), bodyTimeout: .nanoseconds(bodyTimeout.nanoseconds))
             try operations.addHandler(handler, position: .after(decoder))
-            return Value(http1: value, connection: ClientConnection(gone: handler.gone.futureResult, channel: channel))
+            return Value(http1: value, connection: ClientConnection(gone: handler.gone.futureResult))
         }
     }
 
@@ -38,15 +41,6 @@ struct HTTP1ConnectionChannel: ServerChildChannel {
 struct ClientConnection: Sendable {
     /// Completes when the client has closed its side of the connection, or the connection is closed.
     let gone: EventLoopFuture<Void>
-    let channel: any Channel
-
-    /// Closes the connection after `timeout` unless the returned task is cancelled first: a bound on the time a
-    /// request may take to arrive, which the idle timeout (reset by every byte) is not.
-    func closing(after timeout: Duration) -> Scheduled<Void> {
-        channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [channel] in
-            channel.close(promise: nil)
-        }
-    }
 
     /// Set for each connection's requests by ``HTTP1ConnectionChannel``; nil elsewhere (the router tests).
     @TaskLocal static var current: ClientConnection?
@@ -70,10 +64,13 @@ struct ClientConnection: Sendable {
 }
 
 extension HTTPServerBuilder {
-    /// ``HTTP1ConnectionChannel`` with `configuration`.
-    static func http1Connections(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+    /// ``HTTP1ConnectionChannel`` with `configuration`, and `bodyTimeout` for a request to arrive whole.
+    static func http1Connections(
+        configuration: HTTP1Channel.Configuration, bodyTimeout: Duration
+    ) -> HTTPServerBuilder {
         .init { responder in
-            HTTP1ConnectionChannel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+            HTTP1ConnectionChannel(
+                http1: HTTP1Channel(responder: responder, configuration: configuration), bodyTimeout: bodyTimeout)
         }
     }
 }
@@ -85,17 +82,28 @@ extension HTTPServerBuilder {
 /// - `Expect: 100-continue` on HTTP/1.1 is answered with `100 Continue`, so that curl and other clients send the
 ///   body at once instead of waiting a second for an answer that never came.
 ///
+/// It closes the connection when a request has not arrived whole (its end) within `bodyTimeout` of its head: the
+/// idle timeout, which every byte resets, does not cut a body trickled a byte a second. The timer is set only
+/// when a read ends with a request still incomplete, so a request that arrives in one read (every GET, most
+/// POSTs) costs none, and it runs on the connection's event loop.
+///
 /// It also completes `gone` when the client closes its side of the connection (the server allows half-closed
 /// connections, so the channel itself stays open until a write fails) or the connection closes.
-final class HTTP1RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+final class HTTP1RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let gone: EventLoopPromise<Void>
+    let bodyTimeout: TimeAmount
+    /// When the request being read began (its head arrived); nil between requests.
+    private var requestStarted: NIODeadline?
+    /// Closes the connection at `requestStarted + bodyTimeout`, once a read ended with the request incomplete.
+    private var bodyDeadline: Scheduled<Void>?
 
-    init(gone: EventLoopPromise<Void>) {
+    init(gone: EventLoopPromise<Void>, bodyTimeout: TimeAmount) {
         self.gone = gone
+        self.bodyTimeout = bodyTimeout
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -105,28 +113,51 @@ final class HTTP1RequestHeadHandler: ChannelInboundHandler, RemovableChannelHand
 
     func channelInactive(context: ChannelHandlerContext) {
         gone.succeed()
+        stopBodyDeadline()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         gone.succeed()
+        stopBodyDeadline()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(var head) = unwrapInboundIn(data) else {
+        switch unwrapInboundIn(data) {
+        case .head(var head):
+            requestStarted = .now()
+            if !head.isKeepAlive {
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+            }
+            if head.version.major == 1, head.version.minor >= 1,
+                head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+            {
+                head.headers.remove(name: "expect")
+                let proceed = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
+            }
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+        case .end:
+            requestStarted = nil
+            stopBodyDeadline()
             context.fireChannelRead(data)
-            return
+        case .body:
+            context.fireChannelRead(data)
         }
-        if !head.isKeepAlive {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let requestStarted, bodyDeadline == nil {
+            let loop = context.eventLoop.assumeIsolated()
+            bodyDeadline = loop.scheduleTask(deadline: requestStarted + bodyTimeout) {
+                context.close(promise: nil)
+            }
         }
-        if head.version.major == 1, head.version.minor >= 1,
-            head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
-        {
-            head.headers.remove(name: "expect")
-            let proceed = HTTPResponseHead(version: head.version, status: .continue)
-            context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
-        }
-        context.fireChannelRead(wrapInboundOut(.head(head)))
+        context.fireChannelReadComplete()
+    }
+
+    private func stopBodyDeadline() {
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
     }
 }

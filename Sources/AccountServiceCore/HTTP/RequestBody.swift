@@ -21,8 +21,7 @@ extension Request {
 
     /// `decode` applied to the whole body, or 413 as soon as the body is known to be larger than `limit`,
     /// without reading the rest. The body's bytes count against `bodies` while they are read and decoded (503
-    /// with Retry-After when that would pass its bound), and the connection is closed if the body has not all
-    /// arrived within `bodies.timeout`.
+    /// with Retry-After when that would pass its bound).
     func withBody<T>(
         upTo limit: Int, bodies: RequestBodies, _ decode: (UnsafeRawBufferPointer) throws -> T
     ) async throws -> T {
@@ -34,37 +33,29 @@ extension Request {
         let reserved = declared ?? limit
         try bodies.reserve(reserved)
         defer { bodies.release(reserved) }
-        let deadline = ClientConnection.current?.closing(after: bodies.timeout)
-        defer { deadline?.cancel() }
         let body: ByteBuffer
         do {
             body = try await self.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw Problem(status: .contentTooLarge, detail: "The body is larger than \(limit) bytes.")
         }
-        deadline?.cancel()
         return try body.withUnsafeReadableBytes(decode)
     }
 }
 
-/// What the request bodies being read may take: memory, all of them together, and time, each. Bodies are read
-/// whole before they are decoded, so without a bound a few hundred clients sending large batches slowly could
-/// take gigabytes.
+/// The memory the request bodies being read may take, all of them together. Bodies are read whole before they
+/// are decoded, so without a bound a few hundred clients sending large batches slowly could take gigabytes.
+/// (The time a body may take is bounded by the connection: ``HTTP1RequestHeadHandler``.)
 public final class RequestBodies: Sendable {
     /// 256 MiB: 32 batches of the largest size at once.
     public static let defaultMemory = 256 << 20
-    /// Ample for a client that is sending: 8 MiB in 60 s is 140 KB/s.
-    public static let defaultTimeout = Duration.seconds(60)
 
     /// The most bytes the bodies being read may take together.
     public let memory: Int
-    /// The longest a body may take to arrive, from the moment its reading starts.
-    public let timeout: Duration
     private let inFlight = Mutex<Int>(0)
 
-    public init(memory: Int = defaultMemory, timeout: Duration = defaultTimeout) {
+    public init(memory: Int = defaultMemory) {
         self.memory = memory
-        self.timeout = timeout
     }
 
     /// The bytes of the bodies being read now.
