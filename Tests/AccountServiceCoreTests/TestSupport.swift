@@ -189,3 +189,31 @@ extension PostingOutcome {
         if case .replayed(let entry) = self { entry.transaction } else { nil }
     }
 }
+
+/// A store that hands every call to `inner`: a test double overrides the one or two it changes.
+protocol ForwardingStore: LedgerStore {
+    associatedtype Inner: LedgerStore
+    var inner: Inner { get }
+}
+
+extension ForwardingStore {
+    func commit(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan { try await inner.commit(postings, decide: decide) }
+    func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await inner.transaction(id) }
+    func balance(of account: AccountID) async throws -> Int64? { try await inner.balance(of: account) }
+    func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
+        try await inner.balance(of: account, at: instant)
+    }
+    func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
+        try await inner.statement(of: account, before: before, limit: limit)
+    }
+    func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
+        try await inner.transactions(after: after, limit: limit)
+    }
+    func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
+    func maintain() async { await inner.maintain() }
+    var unavailability: StoreUnavailable? { inner.unavailability }
+    var isSoleWriter: Bool { inner.isSoleWriter }
+    var deadline: Duration? { inner.deadline }
+}

@@ -88,34 +88,20 @@ import Testing
 /// commit's effect shows in the next answer. A store that cannot vouch for every commit is asked every time.
 @Suite(.timeLimit(.minutes(1))) struct TransactionVolumeCacheTests {
     /// The SQLite store, counting its max-volume queries; `soleWriter` says what it claims.
-    final class CountingStore: LedgerStore {
-        let base: SQLiteLedgerStore
+    final class CountingStore: ForwardingStore {
+        let inner: SQLiteLedgerStore
         let soleWriter: Bool
         let queries = Atomic<Int>(0)
 
-        init(_ base: SQLiteLedgerStore, soleWriter: Bool) {
-            self.base = base
+        init(_ inner: SQLiteLedgerStore, soleWriter: Bool) {
+            self.inner = inner
             self.soleWriter = soleWriter
         }
 
         var isSoleWriter: Bool { soleWriter }
-        func commit(
-            _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
-        ) async throws -> CommitPlan { try await base.commit(postings, decide: decide) }
-        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await base.transaction(id) }
-        func balance(of account: AccountID) async throws -> Int64? { try await base.balance(of: account) }
-        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-            try await base.balance(of: account, at: instant)
-        }
-        func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-            try await base.statement(of: account, before: before, limit: limit)
-        }
-        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
-            try await base.transactions(after: after, limit: limit)
-        }
         func transactionVolume() async throws -> TransactionVolume {
             queries.add(1, ordering: .relaxed)
-            return try await base.transactionVolume()
+            return try await inner.transactionVolume()
         }
     }
 

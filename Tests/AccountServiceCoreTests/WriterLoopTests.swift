@@ -11,7 +11,7 @@ import Testing
 /// Each test is bounded in time, since a regression could leave a wait spinning.
 @Suite(.timeLimit(.minutes(1))) struct WriterLoopTests {
     /// A store whose first write waits at a gate until the test opens it, and which counts its writes.
-    final class GatedStore: LedgerStore {
+    final class GatedStore: ForwardingStore {
         let inner: SQLiteLedgerStore
         let writes = Atomic(0)
         let (gate, opener) = AsyncStream<Void>.makeStream()
@@ -36,19 +36,6 @@ import Testing
                 throw InjectedCommitFailure()
             }
         }
-
-        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await inner.transaction(id) }
-        func balance(of account: AccountID) async throws -> Int64? { try await inner.balance(of: account) }
-        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-            try await inner.balance(of: account, at: instant)
-        }
-        func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-            try await inner.statement(of: account, before: before, limit: limit)
-        }
-        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
-            try await inner.transactions(after: after, limit: limit)
-        }
-        func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
     }
 
     struct InjectedCommitFailure: Error {}
