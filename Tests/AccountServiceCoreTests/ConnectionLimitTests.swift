@@ -14,8 +14,12 @@ import Glibc
 final class RawConnection: @unchecked Sendable {
     let descriptor: Int32
 
+    /// Connects, or throws having closed its socket. The descriptor is stored only once connected: a class whose
+    /// init throws after storing every property is deinitialized, and a deinit that closed the descriptor again
+    /// could close one that another test had opened under the same number meanwhile.
     init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -25,10 +29,11 @@ final class RawConnection: @unchecked Sendable {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard descriptor >= 0, connected == 0 else {
+        guard connected == 0 else {
             Glibc.close(descriptor)
             throw POSIXError(.ECONNREFUSED)
         }
+        self.descriptor = descriptor
     }
 
     deinit { Glibc.close(descriptor) }
@@ -227,13 +232,10 @@ final class RawConnection: @unchecked Sendable {
 
     /// Starts the built executable with `arguments` (through `launcher`, when given) and waits until it accepts
     /// connections on `port`; the caller terminates it.
-    static func startService(_ arguments: [String], port: Int, launcher: [String] = []) async throws -> Process {
-        let process = Process()
-        let command = launcher + [try StartupFailureTests.executable.path] + arguments
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+    static func startService(
+        _ arguments: [String], port: Int, launcher: [String] = []
+    ) async throws -> ChildProcess {
+        let process = try ChildProcess(launcher + [try StartupFailureTests.executable.path] + arguments)
         for _ in 0..<200 {
             if (try? RawConnection(port: port)) != nil { return process }
             try await Task.sleep(for: .milliseconds(25))

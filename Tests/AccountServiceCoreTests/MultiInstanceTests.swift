@@ -34,7 +34,7 @@ struct MultiInstanceTests {
 
     @Test func threeInstancesShareOneDatabaseAndSurviveTheKillOfOne() async throws {
         try await withTemporaryStore(.postgres) { url in
-            var instances: [(port: Int, process: Process)] = []
+            var instances: [(port: Int, process: ChildProcess)] = []
             defer {
                 for instance in instances where instance.process.isRunning {
                     instance.process.terminate()

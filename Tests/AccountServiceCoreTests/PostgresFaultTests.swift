@@ -143,18 +143,11 @@ struct PostgresFaultTests {
         let url = try await server.createDatabase()
         try await server.stop()
         let port = try ConnectionLimitTests.freePort()
-        let process = Process()
-        process.executableURL = try StartupFailureTests.executable
-        process.arguments = ["--port", String(port), "--database", url]
         // A file, not a pipe: the PostgreSQL server started below would inherit the pipe and keep it open.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("startup-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
-        let output = try FileHandle(forWritingTo: log)
-        defer { try? output.close() }
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let process = try ChildProcess(
+            [try StartupFailureTests.executable.path, "--port", String(port), "--database", url], output: log.path)
         defer {
             process.terminate()
             process.waitUntilExit()

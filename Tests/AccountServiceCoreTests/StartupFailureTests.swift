@@ -30,45 +30,43 @@ import Glibc
     }
 
     /// Runs the executable with `arguments` (as `user`, when given, through runuser) and waits at most 20 s.
-    func run(_ arguments: [String], as user: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        if let user {
-            // Another user may not be able to reach this build's folder (a checkout in a 0700 folder such as
-            // /root), so that user runs a copy placed in a folder of its own that everyone may enter.
-            let folder = FileManager.default.temporaryDirectory
-                .appendingPathComponent("account-service-binary-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(
-                at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
-            defer { try? FileManager.default.removeItem(at: folder) }
-            let copy = folder.appendingPathComponent("account-service")
-            try FileManager.default.copyItem(at: try Self.executable, to: copy)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.path)
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--", copy.path] + arguments
-            process.currentDirectoryURL = folder
-            return try wait(for: process, arguments)
+    func run(
+        _ arguments: [String], as user: String? = nil, environment: [String: String] = [:]
+    ) async throws -> Outcome {
+        let environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        guard let user else {
+            return try await wait(for: [try Self.executable.path] + arguments, environment: environment, in: nil)
         }
-        process.executableURL = try Self.executable
-        process.arguments = arguments
-        return try wait(for: process, arguments)
+        // Another user may not be able to reach this build's folder (a checkout in a 0700 folder such as /root),
+        // so that user runs a copy placed in a folder of its own that everyone may enter.
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("account-service-binary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let copy = folder.appendingPathComponent("account-service").path
+        // Copied by another process: a copy written here holds a descriptor open for writing that a child spawned
+        // meanwhile by another test inherits, and executing the copy then fails ("Text file busy").
+        let install = try ChildProcess(["/usr/bin/install", "-m", "0755", try Self.executable.path, copy])
+        try #require(install.waitUntilExit() == 0, "cannot copy the executable to \(copy)")
+        return try await wait(
+            for: ["/usr/sbin/runuser", "-u", user, "--", copy] + arguments, environment: environment, in: folder.path)
     }
 
-    /// Starts `process` and waits for it at most 20 s; returns its exit status and the lines of its standard error.
-    private func wait(for process: Process, _ arguments: [String]) throws -> Outcome {
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+    /// Runs `command` and waits for it at most 20 s; returns its exit status and the lines of its standard error.
+    private func wait(for command: [String], environment: [String: String], in folder: String?) async throws -> Outcome
+    {
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: errors) }
+        let process = try ChildProcess(command, environment: environment, errors: errors.path, in: folder)
+        var status = try await process.wait(upTo: .seconds(20))
+        if status == nil {
             process.terminate()
-            Issue.record("account-service \(arguments) was still running after 20 s")
+            Issue.record("\(command) was still running after 20 s")
+            status = process.waitUntilExit()
         }
-        process.waitUntilExit()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return Outcome(status: process.terminationStatus, errorLines: text.split(separator: "\n").map(String.init))
+        let text = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        return Outcome(status: status ?? -1, errorLines: text.split(separator: "\n").map(String.init))
     }
 
     func expectOneLineFailure(
@@ -89,7 +87,7 @@ import Glibc
     @Test func aDatabaseFolderThatDoesNotExist() async throws {
         try await withTemporaryDatabase { path in
             let missing = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("missing").path
-            let outcome = try run(["--port", "0", "--database", missing + "/accounts.sqlite"])
+            let outcome = try await run(["--port", "0", "--database", missing + "/accounts.sqlite"])
             expectOneLineFailure(outcome, mentioning: [missing, "does not exist"])
         }
     }
@@ -105,7 +103,7 @@ import Glibc
                 try FileManager.default.setAttributes(
                     [.posixPermissions: 0o755], ofItemAtPath: folder.deletingLastPathComponent().path)
             }
-            let outcome = try run(["--port", "0", "--database", folder.path + "/accounts.sqlite"], as: user)
+            let outcome = try await run(["--port", "0", "--database", folder.path + "/accounts.sqlite"], as: user)
             expectOneLineFailure(outcome, mentioning: [folder.path, "not writable"])
         }
     }
@@ -133,9 +131,9 @@ import Glibc
         missing.path = "/no_such_database"
         let url = try #require(missing.string)
         let started = ContinuousClock.now
-        let start = try run(["--port", "0", "--database", url])
+        let start = try await run(["--port", "0", "--database", url])
         expectOneLineFailure(start, mentioning: ["no_such_database", "does not exist"])
-        let check = try run(["check", "--database", url])
+        let check = try await run(["check", "--database", url])
         expectOneLineFailure(check, mentioning: ["no_such_database", "does not exist"])
         #expect(ContinuousClock.now - started < .seconds(20))
         try await TestPostgres.shared.dropDatabase(existing)
@@ -158,7 +156,7 @@ import Glibc
     @Test func aFileThatIsNotADatabase() async throws {
         try await withTemporaryDatabase { path in
             try Data("these are not the pages of an SQLite database\n".utf8).write(to: URL(fileURLWithPath: path))
-            let outcome = try run(["--port", "0", "--database", path])
+            let outcome = try await run(["--port", "0", "--database", path])
             expectOneLineFailure(outcome, mentioning: [path, "not an SQLite database"])
         }
     }
@@ -180,7 +178,7 @@ import Glibc
         try #require(bound)
         let port = String(UInt16(bigEndian: address.sin_port))
         try await withTemporaryDatabase { path in
-            let outcome = try run(["--port", port, "--database", path])
+            let outcome = try await run(["--port", port, "--database", path])
             expectOneLineFailure(outcome, mentioning: ["127.0.0.1:\(port)", "already in use"])
         }
     }
@@ -194,7 +192,7 @@ import Glibc
     ])
     func anInvalidOption(_ arguments: [String], _ words: [String]) async throws {
         try await withTemporaryDatabase { path in
-            let outcome = try run(arguments + ["--database", path])
+            let outcome = try await run(arguments + ["--database", path])
             expectOneLineFailure(outcome, mentioning: words)
             #expect(!FileManager.default.fileExists(atPath: path), "an invalid option must not create the database")
         }
@@ -205,11 +203,11 @@ import Glibc
         try await withLedger { ledger, path async throws in
             _ = try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 5))
             let copy = path + ".copy"
-            let backup = try run(["backup", "--database", path, "--to", copy])
+            let backup = try await run(["backup", "--database", path, "--to", copy])
             #expect(backup.status == 0, "\(backup.errorLines)")
-            let check = try run(["check", "--database", copy])
+            let check = try await run(["check", "--database", copy])
             #expect(check.status == 0, "\(check.errorLines)")
-            let again = try run(["backup", "--database", path, "--to", copy])
+            let again = try await run(["backup", "--database", path, "--to", copy])
             expectOneLineFailure(again, mentioning: [copy, "already exists"])
         }
     }
@@ -219,14 +217,15 @@ import Glibc
         try await withLedger { ledger, path async throws in
             _ = try await ledger.post(Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 5))
             let copy = path + ".copy"
-            let fromEnvironment = try run(["backup", "--to", copy], environment: ["ACCOUNT_SERVICE_DATABASE": path])
+            let fromEnvironment = try await run(
+                ["backup", "--to", copy], environment: ["ACCOUNT_SERVICE_DATABASE": path])
             #expect(fromEnvironment.status == 0, "\(fromEnvironment.errorLines)")
             #expect(FileManager.default.fileExists(atPath: copy))
-            let flagWins = try run(
+            let flagWins = try await run(
                 ["backup", "--database", path, "--to", copy + "2"],
                 environment: ["ACCOUNT_SERVICE_DATABASE": path + ".missing"])
             #expect(flagWins.status == 0, "\(flagWins.errorLines)")
-            let invalid = try run(["--database", path], environment: ["ACCOUNT_SERVICE_PORT": "eighty"])
+            let invalid = try await run(["--database", path], environment: ["ACCOUNT_SERVICE_PORT": "eighty"])
             expectOneLineFailure(invalid, mentioning: ["eighty", "ACCOUNT_SERVICE_PORT"])
         }
     }

@@ -211,27 +211,12 @@ actor TestPostgres {
             ], in: folder)
     }
 
-    /// Runs `command` to its end, its output into a file (not a pipe: a server that pg_ctl starts would inherit
-    /// the pipe and keep it open). posix_spawn and waitpid, not Foundation's Process, whose wait for a child
-    /// never ended here once an application was running in the test process.
+    /// Runs `command` to its end in `folder` (``ChildProcess``), its output into a file, and throws with that output
+    /// when it fails.
     private func run(_ command: [String], in folder: URL) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: log) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // In the server's folder, for the reason startServer gives (the shell changes into it, then runs command).
-        let command = ["/bin/sh", "-c", #"cd "$0" && exec "$@""#, folder.path] + command
-        var arguments = command.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, &arguments, environ)
-        guard spawned == 0 else { throw TestPostgresError(message: "cannot run \(command[0]): \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let status = try ChildProcess(command, output: log.path, in: folder.path).waitUntilExit()
         guard status == 0 else {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw TestPostgresError(message: "\(command.joined(separator: " ")): status \(status): \(text)")

@@ -124,19 +124,24 @@ final class HTTP1RequestHeadHandler: ChannelInboundHandler, RemovableChannelHand
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(var head):
+        case .head(let head):
             requestStarted = .now()
-            if !head.isKeepAlive {
-                head.headers.replaceOrAdd(name: "connection", value: "close")
+            let closes = !head.isKeepAlive
+            let proceeds =
+                head.version.major == 1 && head.version.minor >= 1 && head.headers.contains(name: "expect")
+                && head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+            // Most requests pass as they came, not unwrapped and wrapped again.
+            guard closes || proceeds else { return context.fireChannelRead(data) }
+            var changed = head
+            if closes {
+                changed.headers.replaceOrAdd(name: "connection", value: "close")
             }
-            if head.version.major == 1, head.version.minor >= 1,
-                head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
-            {
-                head.headers.remove(name: "expect")
+            if proceeds {
+                changed.headers.remove(name: "expect")
                 let proceed = HTTPResponseHead(version: head.version, status: .continue)
                 context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
             }
-            context.fireChannelRead(wrapInboundOut(.head(head)))
+            context.fireChannelRead(wrapInboundOut(.head(changed)))
         case .end:
             requestStarted = nil
             stopBodyDeadline()

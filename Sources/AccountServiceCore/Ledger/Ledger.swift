@@ -22,6 +22,8 @@ public final class Ledger: Service, Sendable {
     public static let maximumWait = Duration.seconds(30)
 
     let store: any LedgerStore
+    /// The store's ``LedgerStore/deadline``, read once.
+    let deadline: Duration?
     let queue = CommitQueue()
     let notifier: CommitNotifier
     /// The commit time source; a commit is never stamped earlier than the one before it, whatever this says.
@@ -40,6 +42,7 @@ public final class Ledger: Service, Sendable {
         metrics: any MetricsFactory = NOOPMetricsHandler.instance, maximumWaitingReads: Int = .max
     ) {
         self.store = store
+        self.deadline = store.deadline
         self.clock = clock
         self.metrics = LedgerMetrics(factory: metrics)
         self.notifier = CommitNotifier(maximumWaiters: maximumWaitingReads)
@@ -77,7 +80,7 @@ public final class Ledger: Service, Sendable {
     /// that a request waiting behind others (a commit queued behind one that times out) still gets its answer
     /// within the deadline. A posting answered so may still commit: a retry with its id settles it.
     private func answered<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let deadline = store.deadline else { return try await operation() }
+        guard let deadline else { return try await operation() }
         return try await Deadline.within(
             deadline, else: StoreUnavailable(reason: "the database did not answer within \(deadline)"), operation)
     }
