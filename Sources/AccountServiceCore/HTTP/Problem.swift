@@ -41,6 +41,13 @@ public struct Problem: HTTPResponseError, Equatable {
         Problem(type: type("invalid-request"), status: .badRequest, title: "Invalid request", detail: detail)
     }
 
+    /// 503 with `Retry-After`: the service knows when a retry is worth sending.
+    static func unavailable(_ detail: String, retryAfterSeconds seconds: Int) -> Problem {
+        var problem = Problem(status: .serviceUnavailable, detail: detail)
+        problem.headers[.retryAfter] = String(seconds)
+        return problem
+    }
+
     /// Client input echoed in a detail, shortened so that a huge header cannot make a huge response.
     static func quoted(_ text: some StringProtocol) -> String {
         text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))…'"

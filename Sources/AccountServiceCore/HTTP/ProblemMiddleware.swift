@@ -25,12 +25,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem(error)
         case let error as StoreUnavailable where error.isDiskFull:
             context.logger.warning("Database unavailable", metadata: ["error": "\(error.reason)"])
-            var problem = Problem(
-                status: .serviceUnavailable,
-                detail: "The database's disk is full: writes are refused until space is freed; retry later "
-                    + "(with the same Transaction-Id).")
-            problem.headers[.retryAfter] = "5"
-            return problem
+            return Problem.unavailable(
+                "The database's disk is full: writes are refused until space is freed; retry later "
+                    + "(with the same Transaction-Id).", retryAfterSeconds: 5)
         case let error as StoreUnavailable:
             context.logger.warning("Database unavailable", metadata: ["error": "\(error.reason)"])
             return Problem(

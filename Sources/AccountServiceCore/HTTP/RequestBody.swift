@@ -58,9 +58,6 @@ public final class RequestBodies: Sendable {
         self.memory = memory
     }
 
-    /// The bytes of the bodies being read now.
-    public var bytesInFlight: Int { inFlight.withLock { $0 } }
-
     /// Counts `bytes` against the bound, or throws 503 with Retry-After when they do not fit.
     func reserve(_ bytes: Int) throws {
         let fits = inFlight.withLock { inFlight in
@@ -70,11 +67,9 @@ public final class RequestBodies: Sendable {
             return true
         }
         guard fits else {
-            var problem = Problem(
-                status: .serviceUnavailable,
-                detail: "The service is reading as many request bodies as its memory bound allows; retry shortly.")
-            problem.headers[.retryAfter] = "1"
-            throw problem
+            throw Problem.unavailable(
+                "The service is reading as many request bodies as its memory bound allows; retry shortly.",
+                retryAfterSeconds: 1)
         }
     }
 
