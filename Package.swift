@@ -29,10 +29,94 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
+        // The ledger: its types, its rules, the `LedgerStore` protocol its stores implement, and the writer loop that
+        // groups postings into commits. It knows no database and no HTTP.
+        .target(
+            name: "AccountLedger",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded store: one SQLite file (and its index file), on GRDB.
+        .target(
+            name: "SQLiteStore",
+            dependencies: [
+                .byName(name: "AccountLedger"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The store for many instances: one PostgreSQL database, on postgres-nio.
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                .byName(name: "AccountLedger"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API on Hummingbird: routes, request reading, JSON writing, problems, access keys, metrics and
+        // request logs. It serves any ledger and knows no store.
+        .target(
+            name: "AccountHTTP",
+            dependencies: [
+                .byName(name: "AccountLedger"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // Compiled into the binary (PackageResources.openapi_yaml), so the served document is always the
+            // one the binary was built with, and no resource bundle has to travel with it.
+            resources: [.embedInCode("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The wiring: `buildApplication` opens the store that `--database` names, puts the ledger on it and the
+        // HTTP API on that; the executable and the tests share it. Also the log lines' format.
+        .target(
+            name: "AccountServiceApp",
+            dependencies: [
+                .byName(name: "AccountLedger"),
+                .byName(name: "SQLiteStore"),
+                .byName(name: "PostgresStore"),
+                .byName(name: "AccountHTTP"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `account-service`: the command line (serve, check, backup, keys).
         .executableTarget(
             name: "AccountService",
             dependencies: [
-                .byName(name: "AccountServiceCore"),
+                .byName(name: "AccountServiceApp"),
+                .byName(name: "AccountLedger"),
+                .byName(name: "AccountHTTP"),
+                .byName(name: "SQLiteStore"),
+                .byName(name: "PostgresStore"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -40,40 +124,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(
-            name: "AccountServiceCore",
-            dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
-            // Compiled into the binary (PackageResources.openapi_yaml), so the served document is always the
-            // one the binary was built with, and no resource bundle has to travel with it.
-            resources: [.embedInCode("HTTP/openapi.yaml")],
-            swiftSettings: swiftSettings
-        ),
         // The store's own write rate, without HTTP, for scripts/bench.
         .executableTarget(
             name: "StoreBenchmark",
-            dependencies: [.byName(name: "AccountServiceCore")],
+            dependencies: [
+                .byName(name: "AccountLedger"),
+                .byName(name: "SQLiteStore"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AccountServiceCoreTests",
             dependencies: [
-                .byName(name: "AccountServiceCore"),
+                .byName(name: "AccountLedger"),
+                .byName(name: "SQLiteStore"),
+                .byName(name: "PostgresStore"),
+                .byName(name: "AccountHTTP"),
+                .byName(name: "AccountServiceApp"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Yams", package: "Yams"),

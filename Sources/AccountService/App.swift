@@ -1,9 +1,13 @@
-import AccountServiceCore
+import AccountHTTP
+import AccountLedger
+import AccountServiceApp
 import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import PostgresStore
+import SQLiteStore
 
 /// `account-service`: serves the Account Management API over HTTP, on an SQLite database, until SIGINT or
 /// SIGTERM; then it finishes the requests in flight and closes the database.

@@ -1,5 +1,6 @@
-import AccountServiceCore
+import AccountLedger
 import Foundation
+import SQLiteStore
 
 /// The store's own rate: batches posted straight to the ledger on a fresh SQLite database, with no HTTP, so
 /// that `scripts/bench` can say what share of it POST /transactions keeps. The postings are the ones
@@ -30,6 +31,11 @@ import Foundation
         let posted = try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {
                 await ledger.run()
+                return 0
+            }
+            // The store's merges run beside the commits, as in the service.
+            group.addTask {
+                try await store.run()
                 return 0
             }
             let posting = Task {

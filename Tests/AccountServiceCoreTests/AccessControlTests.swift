@@ -4,7 +4,11 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +76,7 @@ import Glibc
 
     @Test func withoutKeysTheServiceRefusesAnAddressBeyondLoopback() async throws {
         try await withTemporaryDatabase { path in
-            await #expect(throws: UnauthenticatedListenRefusal.self) {
+            await #expect(throws: UnauthenticatedListenError.self) {
                 _ = try await buildApplication(TestArguments(hostname: "0.0.0.0", database: path))
             }
             #expect(!FileManager.default.fileExists(atPath: path), "refused before the database is opened")
@@ -91,7 +95,7 @@ import Glibc
             ] {
                 #expect(!isLoopback(beyond), "\(beyond)")
             }
-            await #expect(throws: UnauthenticatedListenRefusal.self) {
+            await #expect(throws: UnauthenticatedListenError.self) {
                 _ = try await buildApplication(TestArguments(hostname: "127.evil.example", database: path))
             }
         }
@@ -105,17 +109,17 @@ import Glibc
             #expect(!text.contains(key) && key.hasPrefix("as_") && key.count == 46)
             let permissions = try FileManager.default.attributesOfItem(atPath: keysPath)[.posixPermissions] as? Int
             #expect(permissions == 0o600)
-            #expect(throws: AccessKeyFile.Failure.self) {
+            #expect(throws: AccessKeyFileError.self) {
                 try AccessKeyFile.add(name: "a", scope: .write, path: keysPath)
             }
             _ = try AccessKeyFile.add(name: "b", scope: .write, path: keysPath)
             try AccessKeyFile.remove(name: "a", path: keysPath)
             #expect(try AccessKeyFile.read(path: keysPath).map(\.name) == ["b"])
             // The last key stays: a file with no key would refuse every request.
-            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeyFile.remove(name: "b", path: keysPath) }
+            #expect(throws: AccessKeyFileError.self) { try AccessKeyFile.remove(name: "b", path: keysPath) }
             #expect(try AccessKeyFile.read(path: keysPath).map(\.name) == ["b"])
             try Data("a read not-hex\n".utf8).write(to: URL(fileURLWithPath: keysPath))
-            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeys(path: keysPath) }
+            #expect(throws: AccessKeyFileError.self) { try AccessKeys(path: keysPath) }
         }
     }
 
@@ -133,12 +137,12 @@ import Glibc
             #expect(keys.count == 2)
             #expect(keys.key(for: key)?.name == "a")
             try Data("# only a comment\r\n\r\n".utf8).write(to: URL(fileURLWithPath: keysPath))
-            #expect(throws: AccessKeyFile.Failure.self) { try AccessKeys(path: keysPath) }
+            #expect(throws: AccessKeyFileError.self) { try AccessKeys(path: keysPath) }
             // A reload that finds no key keeps the keys in use.
             try Data(windows.utf8).write(to: URL(fileURLWithPath: keysPath))
             try keys.reload()
             try Data("# only a comment\n".utf8).write(to: URL(fileURLWithPath: keysPath))
-            #expect(throws: AccessKeyFile.Failure.self) { try keys.reload() }
+            #expect(throws: AccessKeyFileError.self) { try keys.reload() }
             #expect(keys.count == 2)
         }
     }

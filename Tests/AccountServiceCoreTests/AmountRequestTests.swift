@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// The POST /amount body decoder and the identifier parser, without HTTP.
 @Suite(.timeLimit(.minutes(1))) struct AmountRequestTests {

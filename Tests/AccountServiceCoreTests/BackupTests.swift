@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// `account-service backup`: a consistent copy while the service writes.
 @Suite(.timeLimit(.minutes(1))) struct BackupTests {
@@ -49,9 +53,9 @@ import Testing
         try await withTemporaryDatabase { path in
             let existing = path + ".existing"
             try Data("keep me".utf8).write(to: URL(fileURLWithPath: existing))
-            #expect(throws: Backup.Failure.self) { try Backup.run(path: path, to: existing) }
+            #expect(throws: BackupError.self) { try Backup.run(path: path, to: existing) }
             #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
-            let error = #expect(throws: Backup.Failure.self) {
+            let error = #expect(throws: BackupError.self) {
                 try Backup.run(path: path + ".missing", to: path + ".b")
             }
             #expect(error?.description.contains("does not exist") == true)

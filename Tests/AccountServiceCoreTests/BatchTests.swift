@@ -4,7 +4,11 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// An item of a POST /transactions body.
 struct BatchItem: Encodable {

@@ -3,7 +3,11 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// No update is lost and no transaction applied twice, however many requests arrive at once.
 @Suite(.timeLimit(.minutes(1))) struct ConcurrencyTests {

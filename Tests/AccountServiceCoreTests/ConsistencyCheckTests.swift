@@ -2,7 +2,11 @@ import Foundation
 import GRDB
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// `account-service check`: it passes on what the service writes and names every account that disagrees.
 @Suite(.timeLimit(.minutes(1))) struct ConsistencyCheckTests {
@@ -99,7 +103,7 @@ import Testing
     }
 
     @Test func aMissingDatabaseIsAnErrorNotAnEmptyLedger() throws {
-        #expect(throws: ConsistencyCheck.MissingDatabase.self) {
+        #expect(throws: ConsistencyCheck.MissingDatabaseError.self) {
             try ConsistencyCheck.run(path: "/nonexistent/accounts.sqlite")
         }
     }

@@ -6,26 +6,30 @@ import Logging
 import ServiceLifecycle
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// Faults of the service itself, as a client sees them: 500 when the store fails, 503 once the ledger has shut
 /// down; both are problems, and neither says more than a client can use.
 @Suite(.timeLimit(.minutes(1))) struct FaultTests {
     /// A store whose every operation fails, as a full or broken disk would make it.
     struct FailingStore: LedgerStore {
-        struct DiskFailure: Error {}
+        struct DiskFailureError: Error {}
 
         func commit(
             _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
-        ) async throws -> CommitPlan { throw DiskFailure() }
-        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { throw DiskFailure() }
-        func balance(of account: AccountID) async throws -> Int64? { throw DiskFailure() }
-        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? { throw DiskFailure() }
+        ) async throws -> CommitPlan { throw DiskFailureError() }
+        func transaction(_ id: TransactionID) async throws -> LedgerEntry? { throw DiskFailureError() }
+        func balance(of account: AccountID) async throws -> Int64? { throw DiskFailureError() }
+        func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? { throw DiskFailureError() }
         func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-            throw DiskFailure()
+            throw DiskFailureError()
         }
-        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] { throw DiskFailure() }
-        func transactionVolume() async throws -> TransactionVolume { throw DiskFailure() }
+        func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] { throw DiskFailureError() }
+        func transactionVolume() async throws -> TransactionVolume { throw DiskFailureError() }
     }
 
     @Test func aFailingStoreAnswers500WithoutDetails() async throws {
@@ -38,7 +42,7 @@ import Testing
                 ]
                 for path in paths {
                     let problem = try await client.get(path).problem(.internalServerError)
-                    #expect(!problem.detail.contains("DiskFailure"))
+                    #expect(!problem.detail.contains("DiskFailureError"))
                 }
                 // Not ready while the database fails; still alive.
                 try await client.get("/ready").problem(.serviceUnavailable)
@@ -47,7 +51,7 @@ import Testing
                     transactionID: newID(), accountID: "a40bcc03-6f39-418c-ad0b-97e14f522ec1", amount: 7)
                 let problem = try posted.problem(.internalServerError)
                 #expect(problem.type == "about:blank")
-                #expect(!problem.detail.contains("DiskFailure"))
+                #expect(!problem.detail.contains("DiskFailureError"))
             }
         }
     }

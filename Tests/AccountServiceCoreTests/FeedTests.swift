@@ -5,7 +5,11 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// The change feed: every accepted transaction exactly once, in commit order, with a long poll woken by commits.
 @Suite(.timeLimit(.minutes(1))) struct FeedTests {

@@ -5,7 +5,11 @@ import NIOCore
 import PropertyBased
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// Generated POST /amount and POST /transactions requests, valid and not: none answers 5xx or crashes the
 /// process, and only the valid ones write anything.

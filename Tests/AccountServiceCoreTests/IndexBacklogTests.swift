@@ -3,7 +3,11 @@ import GRDB
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// SQLite's index tables are filled apart from commits, a slice at a time, from entries waiting in memory: every
 /// read must answer as if they were filled with each commit, whatever waits, after any merge and after the
@@ -11,8 +15,8 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct IndexBacklogTests {
     let accounts = (0..<12).map { _ in AccountID(UUID()) }
 
-    /// Commits random postings over a few accounts, merging as the writer loop does (limit 0: a merge after every
-    /// commit; 40: now and then; the default: never here), at most 5 entries a merge (so slices are merged in
+    /// Commits random postings over a few accounts while the store's service merges, woken by the commits (limit 0:
+    /// a merge after every commit; 40: now and then; the default: never here), at most 5 entries a merge (so slices are merged in
     /// part too), and compares every read with the commits' own records after each; then opens the store again,
     /// merges everything, and compares again.
     @Test(arguments: [0, 40, 1 << 17]) func readsAgreeWithTheCommitsWhateverWaits(backlogLimit: Int) async throws {
@@ -21,6 +25,7 @@ import Testing
             do {
                 let store = try SQLiteLedgerStore(
                     pool: LedgerDatabase.open(path: path), backlogLimit: backlogLimit, mergeLimit: 5)
+                let merges = Task { try await store.run() }
                 for round in 0..<24 {
                     let postings = (0..<Int.random(in: 1...30)).map { _ in
                         Transaction(
@@ -29,7 +34,6 @@ import Testing
                     }
                     recorded += try await Ledger.commit([Batch(postings)], to: store).created
                     // Merges run beside the reads that follow.
-                    await store.maintain()
                     if round % 4 == 3 { try await expectReads(of: store, agreeWith: recorded) }
                 }
                 try await expectReads(of: store, agreeWith: recorded)
@@ -38,11 +42,11 @@ import Testing
                 // Every id again, waiting or merged: each is a replay.
                 let replay = try await Ledger.commit([Batch(recorded.map(\.transaction))], to: store)
                 #expect(replay.created.isEmpty)
-                try await store.close()
+                merges.cancel()  // the service stops, and closes the store
+                try await merges.value
             }
             let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0)
             try await expectReads(of: store, agreeWith: recorded)
-            await store.maintain()
             await store.mergesFinished()
             #expect(store.waitingIndexEntries == 0)
             try await expectReads(of: store, agreeWith: recorded)
@@ -95,6 +99,7 @@ import Testing
     @Test func statementsReadWhileSlicesMergeAreWhole() async throws {
         try await withTemporaryDatabase { path in
             let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0, mergeLimit: 3)
+            let merges = Task { try await store.run() }
             let account = accounts[0]
             let writing = Flag()
             let writer = Task {
@@ -106,7 +111,6 @@ import Testing
                             amount: .random(in: 1...9))
                     }
                     _ = try await Ledger.commit([Batch(postings)], to: store)
-                    await store.maintain()
                 }
             }
             let readers = (0..<2).map { _ in
@@ -131,6 +135,8 @@ import Testing
             }
             try await writer.value
             for reader in readers { #expect(try await reader.value > 0) }
+            merges.cancel()
+            try await merges.value
         }
     }
 
@@ -140,6 +146,7 @@ import Testing
     @Test func replaysRacingMergesAreReplays() async throws {
         try await withTemporaryDatabase { path in
             let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path), backlogLimit: 0, mergeLimit: 3)
+            let merges = Task { try await store.run() }
             var sent: [Transaction] = []
             for _ in 0..<300 {
                 let new = (0..<4).map { _ in
@@ -149,9 +156,9 @@ import Testing
                 let created = try await Ledger.commit([Batch(new + resent)], to: store).created
                 try #require(created.map(\.transaction) == new)
                 sent += new
-                await store.maintain()
             }
-            await store.mergesFinished()
+            merges.cancel()
+            try await merges.value
             #expect(try ConsistencyCheck.run(path: path).isConsistent)
         }
     }
@@ -166,7 +173,7 @@ import Testing
     @Test func oneStoreAtATimeServesADatabase() async throws {
         try await withTemporaryDatabase { path in
             var first: SQLiteLedgerStore? = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path))
-            #expect(throws: SQLiteLedgerStore.DatabaseInUse.self) {
+            #expect(throws: SQLiteLedgerStore.DatabaseInUseError.self) {
                 _ = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path))
             }
             _ = try await Ledger.commit(
@@ -188,9 +195,8 @@ import Testing
                 try db.execute(
                     sql: "INSERT INTO transaction_ids (id, sequence) VALUES (?, 99)", arguments: [posting.id.uuid])
             }
-            await store.maintain()
             await store.mergesFinished()
-            await #expect(throws: SQLiteLedgerStore.IndexMergeFailed.self) {
+            await #expect(throws: SQLiteLedgerStore.IndexMergeError.self) {
                 _ = try await Ledger.commit(
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: accounts[1], amount: 1)])], to: store)
             }
@@ -217,7 +223,6 @@ import Testing
                     Transaction(id: TransactionID(UUID()), accountID: accounts[$0 % 3], amount: 1)
                 }
                 _ = try await Ledger.commit([Batch(postings)], to: store)
-                await store.maintain()
                 await store.mergesFinished()
                 #expect(store.waitingIndexEntries == 0)
                 #expect(try ConsistencyCheck.run(path: path).isConsistent)
@@ -273,6 +278,7 @@ import Testing
             let ledger = Ledger(store: store)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await ledger.run() }
+                group.addTask { try await store.run() }  // the merges, retried while they fail
                 defer { group.cancelAll() }
                 let pages = try await store.indexes.write { db in
                     try Int.fetchOne(db, sql: "PRAGMA main.page_count")!
@@ -291,7 +297,7 @@ import Testing
                         refusal = error
                     }
                 }
-                let unavailable = try #require(refusal as? StoreUnavailable, "\(String(describing: refusal))")
+                let unavailable = try #require(refusal as? StoreUnavailableError, "\(String(describing: refusal))")
                 #expect(unavailable.isDiskFull, "\(unavailable)")
                 #expect(store.unavailability?.isDiskFull == true)
                 #expect(await ledger.unreadiness() == "the database's disk is full")

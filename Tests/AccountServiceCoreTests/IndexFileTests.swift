@@ -2,7 +2,11 @@ import Foundation
 import GRDB
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// SQLite's index tables live in `<database>-index`, derived from the ledger's transactions: the store must use
 /// that file only when it holds this ledger's indexes, and rebuild it otherwise, so that every read and every
@@ -17,7 +21,6 @@ import Testing
             Transaction(id: TransactionID(UUID()), accountID: accounts[index % accounts.count], amount: 3)
         }
         let created = try await Ledger.commit([Batch(postings)], to: store).created
-        await store.maintain()
         await store.mergesFinished()
         #expect(store.waitingIndexEntries == 0)
         try await store.close()

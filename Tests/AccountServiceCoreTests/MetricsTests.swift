@@ -2,7 +2,11 @@ import Foundation
 import HummingbirdTesting
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// GET /metrics: the Prometheus text, parsed, changes as requests and commits happen.
 @Suite(.timeLimit(.minutes(1))) struct MetricsTests {

@@ -4,7 +4,11 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// Three service processes on one PostgreSQL database, with nothing in front of them but clients that choose an
 /// instance per request: postings and transfers on shared accounts end in exact sums, a follower of the change

@@ -4,7 +4,11 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// What is particular to the PostgreSQL store; everything the stores share runs on both in the other suites.
 @Suite(.timeLimit(.minutes(2)), .enabled(if: StoreKind.all.contains(.postgres)))
@@ -158,7 +162,7 @@ struct PostgresStoreTests {
         try await withTemporaryStore(.postgres) { url in
             try await withStore(at: url) { store in
                 let posting = Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 3)
-                await #expect(throws: PostgresLedgerStore.ConcurrentModification.self) {
+                await #expect(throws: PostgresLedgerStore.ConcurrentModificationError.self) {
                     _ = try await store.commit([posting]) { snapshot in
                         var plan = Ledger.plan([Batch([posting])], on: snapshot, now: .now())
                         plan.accounts = []

@@ -1,7 +1,11 @@
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// Lookups that arrive together share queries, and each is still answered exactly as alone: its own key's value,
 /// from a query that started after it arrived, or the query's error.
@@ -72,12 +76,12 @@ struct ReadBatcherTests {
         let count = Mutex(0)
     }
 
-    struct DatabaseDown: Error {}
+    struct DatabaseDownError: Error {}
 
     @Test func everyLookupOfAFailedQueryGetsItsError() async throws {
         let batcher = ReadBatcher<Int, Int>(concurrency: 1) { _ in
             try await Task.sleep(for: .milliseconds(2))
-            throw DatabaseDown()
+            throw DatabaseDownError()
         }
         await withTaskGroup(of: Bool.self) { group in
             for key in 0..<100 {
@@ -86,7 +90,7 @@ struct ReadBatcherTests {
                         _ = try await batcher.value(of: key)
                         return false
                     } catch {
-                        return error is DatabaseDown
+                        return error is DatabaseDownError
                     }
                 }
             }

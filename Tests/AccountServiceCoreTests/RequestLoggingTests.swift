@@ -7,7 +7,11 @@ import NIOCore
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 #if canImport(Glibc)
 import Glibc

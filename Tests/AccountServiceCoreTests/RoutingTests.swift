@@ -3,7 +3,11 @@ import HummingbirdTesting
 import Testing
 import Yams
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// Known paths answer other methods with 405 and Allow; unknown paths 404; every error is a problem body.
 @Suite(.timeLimit(.minutes(1))) struct RoutingTests {

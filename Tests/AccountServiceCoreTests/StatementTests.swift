@@ -6,7 +6,11 @@ import HummingbirdTesting
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 struct RecordBody: Decodable, Equatable {
     let transaction_id: String

@@ -2,7 +2,11 @@ import Foundation
 import GRDB
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// The schema and the connection settings that the service's promises rest on.
 @Suite(.timeLimit(.minutes(1))) struct StorageTests {
@@ -125,8 +129,8 @@ import Testing
                         return Ledger.plan([Batch([posting])], on: stale, now: .now())
                     }
                 } throws: { error in
-                    error is SQLiteLedgerStore.ConcurrentModification
-                        || error is PostgresLedgerStore.ConcurrentModification
+                    error is SQLiteLedgerStore.ConcurrentModificationError
+                        || error is PostgresLedgerStore.ConcurrentModificationError
                 }
                 #expect(try await store.balance(of: account) == 5)
                 #expect(try await store.transaction(posting.id) == nil)

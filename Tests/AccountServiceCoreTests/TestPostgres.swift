@@ -3,7 +3,11 @@ import Logging
 import PostgresNIO
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 #if canImport(Glibc)
 import Glibc

@@ -6,7 +6,11 @@ import Logging
 import NIOCore
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 struct TestArguments: AppArguments {
     var hostname = "127.0.0.1"
@@ -212,8 +216,7 @@ extension ForwardingStore {
         try await inner.transactions(after: after, limit: limit)
     }
     func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
-    func maintain() async { await inner.maintain() }
-    var unavailability: StoreUnavailable? { inner.unavailability }
+    var unavailability: StoreUnavailableError? { inner.unavailability }
     var isSoleWriter: Bool { inner.isSoleWriter }
     var deadline: Duration? { inner.deadline }
 }

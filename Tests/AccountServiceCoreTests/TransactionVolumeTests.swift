@@ -4,7 +4,11 @@ import HummingbirdTesting
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// maxVolume counts accepted transactions per account: zero amounts count, replays and refusals do not.
 @Suite(.timeLimit(.minutes(1))) struct TransactionVolumeTests {

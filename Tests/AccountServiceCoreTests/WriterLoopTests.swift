@@ -5,7 +5,11 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-@testable import AccountServiceCore
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
 
 /// The ledger's writer loop: concurrent postings share commits, without changing what any one of them does.
 /// Each test is bounded in time, since a regression could leave a wait spinning.
@@ -33,12 +37,12 @@ import Testing
             // Everything the commit wrote is rolled back when the write transaction throws.
             return try await inner.pool.write { db -> CommitPlan in
                 try db.execute(sql: "INSERT INTO accounts VALUES (?, 1, 1)", arguments: [Data(count: 16)])
-                throw InjectedCommitFailure()
+                throw InjectedCommitError()
             }
         }
     }
 
-    struct InjectedCommitFailure: Error {}
+    struct InjectedCommitError: Error {}
 
     /// Runs `body` with a ledger on a fresh database behind a gated store, its group commit running.
     func withGatedLedger(_ body: @escaping @Sendable (GatedStore, Ledger) async throws -> Void) async throws {
@@ -195,7 +199,7 @@ import Testing
             }
             try await waitUntil { store.writes.load(ordering: .sequentiallyConsistent) > 0 }
             store.opener.finish()
-            await #expect(throws: InjectedCommitFailure.self) { try await first.value }
+            await #expect(throws: InjectedCommitError.self) { try await first.value }
             #expect(try await ledger.store.balance(of: account) == nil)
 
             // The next batch commits normally.
@@ -216,7 +220,7 @@ import Testing
                 store.failNextCommit.withLock { $0 = true }
             }
             for result in results {
-                #expect(throws: InjectedCommitFailure.self) { try result.get() }
+                #expect(throws: InjectedCommitError.self) { try result.get() }
             }
             #expect(try await ledger.store.balance(of: account) == nil)
             for posting in postings {

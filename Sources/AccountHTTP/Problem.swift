@@ -1,0 +1,138 @@
+import AccountLedger
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error response with an RFC 9457 problem body (`application/problem+json`). Hummingbird's own `HTTPError`
+/// body is `{"error": {"message": …}}`, which is not one, hence this type.
+///
+/// Every error the service answers is one of these: handlers and validation throw them, and
+/// ``ProblemMiddleware`` turns every other error into one, in one place.
+public struct Problem: HTTPResponseError, Equatable {
+    /// A URI that names the kind of problem; `about:blank` when the status code says it all.
+    public let type: String
+    public let title: String
+    public let status: HTTPResponse.Status
+    /// What was wrong with this request, in words a client developer understands.
+    public let detail: String
+    public var headers: HTTPFields = [:]
+    /// The refused items of a batch, each with its own problem type and detail: the `errors` member, written
+    /// only when there are some.
+    public var errors: [ItemProblem] = []
+
+    /// One refused item of a batch: `{"index": 3, "transaction_id": "…", "type": "…", "detail": "…"}`.
+    public struct ItemProblem: Equatable, Sendable {
+        public let index: Int
+        public let transactionID: TransactionID
+        public let type: String
+        public let detail: String
+    }
+
+    public init(type: String = "about:blank", status: HTTPResponse.Status, title: String? = nil, detail: String) {
+        self.type = type
+        self.status = status
+        self.title = title ?? status.reasonPhrase
+        self.detail = detail
+    }
+
+    /// Problem types are tag URIs (RFC 4151): stable names that RFC 9457 allows to be non-dereferenceable.
+    static func type(_ name: String) -> String { "tag:account-service,2026:\(name)" }
+
+    static func badRequest(_ detail: String) -> Problem {
+        Problem(type: type("invalid-request"), status: .badRequest, title: "Invalid request", detail: detail)
+    }
+
+    /// 503 with `Retry-After`: the service knows when a retry is worth sending.
+    static func unavailable(_ detail: String, retryAfterSeconds seconds: Int) -> Problem {
+        var problem = Problem(status: .serviceUnavailable, detail: detail)
+        problem.headers[.retryAfter] = String(seconds)
+        return problem
+    }
+
+    /// Client input echoed in a detail, shortened so that a huge header cannot make a huge response.
+    static func quoted(_ text: some StringProtocol) -> String {
+        text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))…'"
+    }
+
+    /// Written by the same ``JSONWriter`` as every success body.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = Response(status: status, jsonBody: Body(problem: self), contentType: "application/problem+json")
+        for field in headers { response.headers.append(field) }
+        return response
+    }
+
+    private struct Body: JSONBody {
+        let problem: Problem
+
+        func write(to json: inout JSONWriter) {
+            json.object { json in
+                json.key("type")
+                json.value(problem.type)
+                json.key("title")
+                json.value(problem.title)
+                json.key("status")
+                json.value(Int64(problem.status.code))
+                json.key("detail")
+                json.value(problem.detail)
+                if !problem.errors.isEmpty {
+                    json.key("errors")
+                    json.array(problem.errors) { json, item in
+                        json.object { json in
+                            json.key("index")
+                            json.value(Int64(item.index))
+                            json.key("transaction_id")
+                            json.value(item.transactionID)
+                            json.key("type")
+                            json.value(item.type)
+                            json.key("detail")
+                            json.value(item.detail)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Problem {
+    /// The problem a refused ledger operation answers with.
+    init(_ error: LedgerError) {
+        switch error {
+        case .idempotencyConflict(let requested, let recorded):
+            self.init(
+                type: Self.type("idempotency-conflict"), status: .unprocessableContent,
+                title: "Transaction-Id already used",
+                detail: "Transaction \(requested.id) is already recorded for account \(recorded.accountID) "
+                    + "with amount \(recorded.amount); it cannot be reused for account \(requested.accountID) "
+                    + "with amount \(requested.amount).")
+        case .balanceOutOfRange(let transaction):
+            self.init(
+                type: Self.type("balance-out-of-range"), status: .unprocessableContent,
+                title: "Balance out of range",
+                detail: "Amount \(transaction.amount) would take the balance of account \(transaction.accountID) "
+                    + "outside the signed 64-bit range (\(Int64.min) to \(Int64.max)); nothing was recorded.")
+        case .batchRefused(let refused):
+            self.init(
+                type: Self.type("batch-refused"), status: .unprocessableContent, title: "Batch refused",
+                detail: refused.count == 1
+                    ? "Item \(refused[0].index) of the batch was refused (see errors); nothing was recorded."
+                    : "\(refused.count) items of the batch were refused (see errors); nothing was recorded.")
+            errors = refused.map { item in
+                let problem = Problem(item.reason)
+                return ItemProblem(
+                    index: item.index, transactionID: item.transaction.id,
+                    type: problem.type, detail: problem.detail)
+            }
+        case .unbalanced(let sum):
+            self.init(
+                type: Self.type("unbalanced"), status: .unprocessableContent, title: "Batch not balanced",
+                detail: "The batch is posted as balanced, but its amounts sum to \(sum), not 0; nothing was recorded.")
+        case .accountNotFound(let account):
+            self.init(status: .notFound, detail: "Account \(account) has no transactions.")
+        case .transactionNotFound(let id):
+            self.init(status: .notFound, detail: "No transaction has id \(id).")
+        case .unavailable:
+            self.init(status: .serviceUnavailable, detail: "The service is shutting down; retry the request.")
+        }
+    }
+}

@@ -1,0 +1,108 @@
+/// Where the ledger keeps its state. The store targets implement it (SQLiteStore, PostgresStore); the ledger holds
+/// the rules. A store that has background work of its own (merges, a pool) is also a `Service`, which the
+/// application runs beside the ledger.
+///
+/// **Gap-safe visibility**, the rule every store keeps: once any reader has seen a transaction with sequence S,
+/// no transaction with a sequence ≤ S becomes visible later. A store assigns sequences in commit order, inside
+/// the write transaction that makes them visible, and never lets a commit with smaller sequences become visible
+/// after one with larger sequences (SQLite's single writer gives this: each commit takes the next sequences while
+/// it holds the write lock, and becomes visible at once, whole; PostgreSQL's commits all update one row, the ledger
+/// head, and only if it still holds the last sequence their snapshot read, see ``PostgresLedgerStore``).
+public protocol LedgerStore: Sendable {
+    /// Commits `postings` in one atomic, durable write transaction, decided by the ledger's rules.
+    ///
+    /// Inside the transaction the store reads what the rules need (``LedgerSnapshot``), calls `decide` once with
+    /// it, writes the ``CommitPlan``'s changes, and commits. It returns the plan once the commit is durable. If
+    /// anything fails, nothing is written and the error is thrown. (A store may roll back and try once more on a
+    /// new snapshot, calling `decide` again; it returns the plan it committed. `decide` is pure.)
+    func commit(
+        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan
+
+    func transaction(_ id: TransactionID) async throws -> LedgerEntry?
+    func balance(of account: AccountID) async throws -> Int64?
+    /// The balance after the account's last transaction committed at or before `instant`; nil when it had none.
+    func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64?
+    /// The account's transactions with a sequence below `before` (all when nil), newest first, at most `limit`.
+    func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry]
+    /// Every transaction with a sequence above `after`, in sequence order, at most `limit`.
+    func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
+    func transactionVolume() async throws -> TransactionVolume
+
+    /// Why the store cannot take writes now, when it knows (a full disk that its background work keeps
+    /// retrying on, say); nil when it has no reason to think so. The readiness probe reports it.
+    var unavailability: StoreUnavailableError? { get }
+
+    /// Whether every commit to the database goes through this store (no other process writes to it), so that
+    /// an answer read from it stays true until this store's next commit.
+    var isSoleWriter: Bool { get }
+
+    /// The longest a request may wait for this store, end to end (queued for a commit, or behind other reads),
+    /// before it is answered ``StoreUnavailableError``; nil: no bound (the store answers or fails by itself).
+    var deadline: Duration? { get }
+}
+
+extension LedgerStore {
+    public var unavailability: StoreUnavailableError? { nil }
+    public var isSoleWriter: Bool { false }
+    public var deadline: Duration? { nil }
+}
+
+/// What the ledger's rules need to know to decide a commit, read inside its write transaction.
+public struct LedgerSnapshot: Sendable {
+    /// The recorded transactions whose ids are among the postings' (absent ids are not recorded).
+    public var recorded: [TransactionID: LedgerEntry]
+    /// The balances of the postings' accounts that exist (absent accounts have no transaction yet).
+    public var balances: [AccountID: Int64]
+    /// The largest sequence recorded, 0 when none is.
+    public var lastSequence: Int64
+    /// The commit time of the last recorded transaction; a new commit is never earlier.
+    public var lastCreatedAt: Timestamp?
+
+    public init(
+        recorded: [TransactionID: LedgerEntry] = [:], balances: [AccountID: Int64] = [:], lastSequence: Int64 = 0,
+        lastCreatedAt: Timestamp? = nil
+    ) {
+        self.recorded = recorded
+        self.balances = balances
+        self.lastSequence = lastSequence
+        self.lastCreatedAt = lastCreatedAt
+    }
+}
+
+/// What the rules decided for a commit: an outcome per posting, and the changes the store must write.
+public struct CommitPlan: Sendable {
+    /// One per batch, in order: the outcome of each of its postings, or ``LedgerError/batchRefused(_:)``.
+    public var outcomes: [Result<[PostingOutcome], LedgerError>] = []
+    /// The new transactions to record, in posting order, with consecutive sequences and one commit time.
+    public var created: [LedgerEntry] = []
+    /// The new balance of every account a created transaction touches, in the order of first touch.
+    public var accounts: [AccountChange] = []
+}
+
+/// One account's change in a commit.
+public struct AccountChange: Sendable, Equatable {
+    public let account: AccountID
+    /// The balance the snapshot held, nil for an account the commit creates. The store writes the change only
+    /// if the balance is still this one, so a rule or a lock that went wrong cannot lose an update silently.
+    public let previousBalance: Int64?
+    public let balance: Int64
+    /// How many created transactions the commit adds to the account's count.
+    public let addedTransactions: Int64
+}
+
+/// The store's database cannot be reached, or did not answer in time: the request may be retried (here, once
+/// the database is back, or on another instance). A commit that fails so may or may not have been written; a
+/// retry with the same Transaction-Id is what settles it.
+public struct StoreUnavailableError: Error, CustomStringConvertible {
+    public let reason: String
+    /// The database refuses writes because its disk is full: they succeed again once an operator frees space.
+    public let isDiskFull: Bool
+
+    public init(reason: String, isDiskFull: Bool = false) {
+        self.reason = reason
+        self.isDiskFull = isDiskFull
+    }
+
+    public var description: String { "the database is unavailable: \(reason)" }
+}

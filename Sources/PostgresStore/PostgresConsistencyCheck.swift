@@ -1,0 +1,64 @@
+import AccountLedger
+import Foundation
+import Logging
+import PostgresNIO
+
+extension ConsistencyCheck {
+    /// Checks a PostgreSQL database as ``run(path:)`` checks an SQLite file, on one snapshot (a read-only
+    /// repeatable-read transaction, so it can run while instances write), streaming the rows. There is no foreign
+    /// key to check (the commit checks the accounts itself; a transaction whose account has no row is reported as
+    /// a discrepancy); in its place the check verifies the ledger head: its last sequence is the largest
+    /// recorded, and sequences run from 1 without a gap (what the change feed promises); and the busiest accounts
+    /// recorded for max volume are exactly the accounts with the most transactions.
+    public static func run(postgresURL url: String, logger: Logger = PostgresDatabase.quiet) async throws -> Report {
+        // A pool would retry an unreachable or refusing server for a minute before saying why.
+        try await PostgresDatabase.probe(url: url)
+        return try await PostgresDatabase.withClient(url: url) { client in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+                var tally = Tally()
+                var expected: Int64 = 1
+                for try await (sequence, account, amount, createdAt, balanceAfter) in try await connection.query(
+                    "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence",
+                    logger: logger
+                ).decode((Int64, UUID, Int64, Int64, Int64).self) {
+                    if sequence != expected, tally.report.integrityErrors.count < 100 {
+                        tally.report.integrityErrors.append("sequence \(sequence) follows \(expected - 1): a gap")
+                    }
+                    expected = sequence + 1
+                    tally.transaction(
+                        sequence: sequence, account: account, amount: amount, createdAt: createdAt,
+                        balanceAfter: balanceAfter)
+                }
+                for try await (id, balance, count) in try await connection.query(
+                    "SELECT id, balance, transaction_count FROM accounts", logger: logger
+                ).decode((UUID, Int64, Int64).self) {
+                    tally.account(id, balance: balance, count: count)
+                }
+                // busiest_accounts holds exactly the accounts with the largest count (what max volume answers).
+                for try await differences in try await connection.query(
+                    """
+                    WITH busiest AS (
+                        SELECT transaction_count, id FROM accounts
+                        WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+                    )
+                    SELECT count(*) FROM (
+                        (SELECT * FROM busiest EXCEPT SELECT * FROM busiest_accounts)
+                        UNION ALL (SELECT * FROM busiest_accounts EXCEPT SELECT * FROM busiest)
+                    ) AS difference
+                    """, logger: logger
+                ).decode(Int64.self) where differences > 0 {
+                    tally.report.integrityErrors.append(
+                        "busiest_accounts differs from the accounts with the most transactions in \(differences) rows")
+                }
+                for try await head in try await connection.query(
+                    "SELECT last_sequence FROM ledger_head", logger: logger
+                ).decode(Int64.self) where head != expected - 1 {
+                    tally.report.integrityErrors.append(
+                        "the ledger head's last sequence is \(head), the largest recorded \(expected - 1)")
+                }
+                return tally.finish()
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import AccountLedger
+import Foundation
+import GRDB
+
+extension ConsistencyCheck {
+    public struct MissingDatabaseError: Error, CustomStringConvertible {
+        let path: String
+        public var description: String { "there is no database at \(path)" }
+    }
+
+    /// Checks the database at `path`, which must exist; nothing is written to it.
+    public static func run(path: String) throws -> Report {
+        guard FileManager.default.fileExists(atPath: path) else { throw MissingDatabaseError(path: path) }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? queue.close() }
+        let indexFile = IndexFile.path(of: path)
+        if FileManager.default.fileExists(atPath: indexFile) {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "ATTACH DATABASE ? AS indexes", arguments: [indexFile])
+            }
+        }
+        return try queue.read { db in try run(in: db) }
+    }
+
+    /// Checks the ledger in `db`'s main schema, and its index file when attached as `indexes`.
+    static func run(in db: Database) throws -> Report {
+        var report = Report()
+        // The index file first: its snapshot is then no newer than the ledger's, which a statement takes the
+        // first time it reads the ledger, so every entry merged in it has its transaction in the ledger's.
+        let indexed = try indexFileHoldsIndexes(in: db)
+        report.integrityErrors = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+        report.integrityErrors += try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").map { row in
+            "foreign key check: table \(row[0] as String) row \(row[1] as Int64? ?? -1) refers to a missing \(row[2] as String) row"
+        }
+
+        report.indexErrors = try indexErrors(in: db, indexed: indexed)
+
+        var tally = Tally(report: report)
+        let transactions = try Row.fetchCursor(
+            db,
+            sql: "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence")
+        while let row = try transactions.next() {
+            tally.transaction(
+                sequence: row[0], account: row[1], amount: row[2], createdAt: row[3], balanceAfter: row[4])
+        }
+        let accounts = try AccountRecord.fetchCursor(db)
+        while let account = try accounts.next() {
+            tally.account(account.id, balance: account.balance, count: account.transactionCount)
+        }
+        return tally.finish()
+    }
+
+    /// Whether the index file is attached, and holds the indexes of this ledger (else the service rebuilds it when
+    /// it starts: there is nothing to compare).
+    private static func indexFileHoldsIndexes(in db: Database) throws -> Bool {
+        guard try String.fetchAll(db, sql: "SELECT name FROM pragma_database_list").contains("indexes"),
+            try Int.fetchOne(db, sql: "PRAGMA indexes.user_version") == IndexFile.layout
+        else { return false }
+        return try db.tableExists("ledger") && IndexFile.holdsIndexes(in: db, indexes: "indexes", ledger: "main")
+    }
+
+    /// Each index table's slice holds exactly the entries of the transactions up to its merged point (those
+    /// beyond it wait in the service's memory), and no id is recorded twice.
+    static func indexErrors(in db: Database, indexed: Bool) throws -> [String] {
+        guard try db.tableExists("ledger") else {
+            return ["the database's schema is older than this build's: start the service once to upgrade it"]
+        }
+        var errors = try Row.fetchAll(
+            db, sql: "SELECT lower(hex(id)), count(*) FROM transactions GROUP BY id HAVING count(*) > 1 LIMIT 100"
+        ).map { row in "transaction id \(row[0] as String) is recorded \(row[1] as Int64) times" }
+        guard indexed else { return errors }
+        // A slice is a hex digit of the key (IndexBacklog.slice(of:)): an id's first, an account's last.
+        let indexes = [
+            ("transaction_ids", "substr(hex(id), 1, 1)", "id, sequence"),
+            (
+                "transactions_by_account", "substr(hex(account_id), 32, 1)",
+                "account_id, created_at, sequence, id, amount, balance_after"
+            ),
+        ]
+        for (table, digit, columns) in indexes {
+            let expected = """
+                SELECT \(columns) FROM main.transactions JOIN indexes.index_progress
+                    ON name = '\(table)' AND slice = instr('0123456789ABCDEF', \(digit)) - 1
+                WHERE sequence <= merged_through
+                """
+            let missing = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (\(expected) EXCEPT SELECT \(columns) FROM indexes.\(table))")!
+            let extra = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (SELECT \(columns) FROM indexes.\(table) EXCEPT \(expected))")!
+            if missing > 0 { errors.append("\(table): \(missing) merged transactions have no entry or another one") }
+            if extra > 0 { errors.append("\(table): \(extra) entries match no merged transaction") }
+        }
+        return errors
+    }
+}

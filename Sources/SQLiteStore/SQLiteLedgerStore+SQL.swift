@@ -1,0 +1,76 @@
+import AccountLedger
+
+extension SQLiteLedgerStore {
+    /// The statements the store runs, each defined once; `StorageTests` checks the plans of the reads. Those
+    /// that read an index table run on a connection of the index file, which attaches the ledger's.
+    enum SQL {
+        static let transactionByID = """
+            SELECT \(LedgerEntry.columns) FROM transactions
+            WHERE sequence = (SELECT sequence FROM transaction_ids WHERE id = ?)
+            """
+        static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
+        /// The last balance_after of the account at or before an instant, among the entries merged through ?3: one
+        /// descent of transactions_by_account (entries beyond ?3 are the few merged after the backlog was read).
+        static let balanceAtInstant = """
+            SELECT balance_after FROM transactions_by_account WHERE account_id = ?1 AND created_at <= ?2
+                AND sequence <= ?3
+            ORDER BY created_at DESC, sequence DESC LIMIT 1
+            """
+        /// A statement page: the range of transactions_by_account below (created_at, sequence) = (the commit time
+        /// of the first transaction at or after `before` ?2, `before`), read backwards. created_at never decreases
+        /// along sequence, so this is "sequence < before". One statement: the bound is a scalar subquery (one
+        /// descent of the table, evaluated once), so a page is one read transaction, not two.
+        static let statementPage = """
+            SELECT \(LedgerEntry.columns) FROM transactions_by_account
+            WHERE account_id = ?1 AND created_at <= \(commitTimeFrom)
+                AND (created_at < \(commitTimeFrom) OR sequence < ?2)
+            ORDER BY created_at DESC, sequence DESC LIMIT ?3
+            """
+        /// The commit time of the first transaction at or after ?2, or the largest integer when there is none.
+        private static let commitTimeFrom = """
+            coalesce((SELECT created_at FROM transactions WHERE sequence >= ?2 ORDER BY sequence LIMIT 1),
+                     9223372036854775807)
+            """
+        /// A feed page: a range of the table itself, which is ordered by sequence, up to the last published ?3.
+        static let feedPage = """
+            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ?1 AND sequence <= ?3
+            ORDER BY sequence LIMIT ?2
+            """
+        static let lastTransaction = """
+            SELECT sequence, created_at FROM transactions WHERE sequence = (SELECT max(sequence) FROM transactions)
+            """
+        /// One statement, two index probes: max() reads the last entry of accounts_by_transaction_count, and the
+        /// accounts with that count are the contiguous run of entries that follows the probe, in id order.
+        static let maxTransactionVolume = """
+            SELECT id, transaction_count FROM accounts
+            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+            ORDER BY id
+            """
+        /// The transactions an index slice may not hold yet, read once when the store opens.
+        static let unmergedTransactions = """
+            SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ? ORDER BY sequence
+            """
+        static let indexProgress = "SELECT name, slice, merged_through FROM index_progress"
+        static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
+        static let insertTransaction = """
+            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?)
+            """
+        /// Applies only if the balance is still the one the rules decided on.
+        static let updateAccount = """
+            UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3
+            WHERE id = ?1 AND balance = ?4
+            """
+        static let insertTransactionID = "INSERT INTO transaction_ids (id, sequence) VALUES (?, ?)"
+        static let insertAccountEntry = """
+            INSERT INTO transactions_by_account (account_id, created_at, sequence, id, amount, balance_after)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """
+        static let updateIndexProgress = "UPDATE index_progress SET merged_through = ?3 WHERE name = ?1 AND slice = ?2"
+
+        /// Every statement that serves a GET, or that a commit reads with.
+        static let reads = [
+            transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, lastTransaction,
+            maxTransactionVolume, unmergedTransactions,
+        ]
+    }
+}

@@ -1,0 +1,142 @@
+import AccountLedger
+import GRDB
+
+/// The database schema, one named migration per step. A released migration is never edited: add a new one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: accounts and transactions") { db in
+            // Ids are 16-byte blobs (not 36-character text): less than half the size in the table and in every
+            // index, and compared with memcmp. STRICT makes SQLite refuse a value of the wrong type instead of
+            // storing it, so an integer overflow that SQLite would turn into a REAL can never be stored.
+            // WITHOUT ROWID clusters each table on its id, so a lookup by id is one B-tree descent and the id is
+            // stored once (a rowid table would need a second, unique index on the id).
+            try db.execute(
+                sql: """
+                    CREATE TABLE accounts (
+                        id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                        balance INTEGER NOT NULL,
+                        transaction_count INTEGER NOT NULL CHECK (transaction_count > 0)
+                    ) STRICT, WITHOUT ROWID;
+
+                    -- Serves GET /max_transaction_volume: max() is the last entry of this index, and the accounts
+                    -- that share it are one contiguous range of it, already in id order (the index holds the key).
+                    CREATE INDEX accounts_by_transaction_count ON accounts (transaction_count);
+
+                    CREATE TABLE transactions (
+                        id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                        account_id BLOB NOT NULL REFERENCES accounts (id),
+                        amount INTEGER NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+                    """)
+        }
+        migrator.registerMigration("v2: sequence, commit time and balance after every transaction") { db in
+            // The table is rebuilt around its commit order: `sequence` is the rowid, so the change feed reads a
+            // contiguous range of the table itself, and the new columns are NOT NULL from the start. The
+            // Transaction-Id keeps its own unique index (idempotency, GET /transaction). A database written by v1
+            // holds no order or time: its transactions get sequences in (account, id) order, all stamped with the
+            // time of the migration, and each balance_after is the running sum of its account in that order, so
+            // the last one equals the account's balance.
+            let now = Timestamp.now().millisecondsSince1970
+            try db.execute(
+                sql: """
+                    CREATE TABLE transactions_v2 (
+                        sequence INTEGER PRIMARY KEY CHECK (sequence > 0),
+                        id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+                        account_id BLOB NOT NULL REFERENCES accounts (id),
+                        amount INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        balance_after INTEGER NOT NULL
+                    ) STRICT;
+
+                    INSERT INTO transactions_v2 (sequence, id, account_id, amount, created_at, balance_after)
+                    SELECT row_number() OVER (ORDER BY account_id, id), id, account_id, amount, ?,
+                           sum(amount) OVER (PARTITION BY account_id ORDER BY id ROWS UNBOUNDED PRECEDING)
+                    FROM transactions;
+
+                    DROP TABLE transactions;
+                    ALTER TABLE transactions_v2 RENAME TO transactions;
+
+                    -- Serves the statement and the balance at an instant: one account's entries in commit order
+                    -- (created_at never decreases along sequence, which breaks ties). It covers a statement page,
+                    -- whose rows are otherwise spread over the commit-ordered table.
+                    CREATE INDEX transactions_by_account
+                        ON transactions (account_id, created_at, sequence, id, amount, balance_after);
+                    """, arguments: [now])
+        }
+        migrator.registerMigration("v3: index tables filled in slices, apart from commits") { db in
+            // A commit appends its transactions to the table and nothing else; their entries by id and by
+            // account go into two tables of their own later, many at a time (see IndexBacklog): 4x the postings
+            // a second in bulk loads, measured. The table is rebuilt without its UNIQUE id index (the ledger's
+            // rules keep ids unique; `check` verifies it) and the covering index becomes a table. Both index
+            // tables are cut into 16 slices by a hex digit of their key; index_progress says up to which
+            // sequence each slice holds every entry. Here every slice is complete.
+            try db.execute(
+                sql: """
+                    CREATE TABLE transactions_v3 (
+                        sequence INTEGER PRIMARY KEY CHECK (sequence > 0),
+                        id BLOB NOT NULL CHECK (length(id) = 16),
+                        account_id BLOB NOT NULL REFERENCES accounts (id),
+                        amount INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        balance_after INTEGER NOT NULL
+                    ) STRICT;
+                    INSERT INTO transactions_v3 (sequence, id, account_id, amount, created_at, balance_after)
+                    SELECT sequence, id, account_id, amount, created_at, balance_after FROM transactions
+                    ORDER BY sequence;
+                    DROP TABLE transactions;
+                    ALTER TABLE transactions_v3 RENAME TO transactions;
+
+                    -- Serves idempotency and GET /transaction/{id}: the id's sequence, then the table's row.
+                    CREATE TABLE transaction_ids (
+                        id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                        sequence INTEGER NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+                    INSERT INTO transaction_ids (id, sequence) SELECT id, sequence FROM transactions ORDER BY id;
+
+                    -- Serves the statement and the balance at an instant: one account's entries in commit order
+                    -- (created_at never decreases along sequence, which breaks ties), whole, so a statement page
+                    -- is one range of it.
+                    CREATE TABLE transactions_by_account (
+                        account_id BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        id BLOB NOT NULL,
+                        amount INTEGER NOT NULL,
+                        balance_after INTEGER NOT NULL,
+                        PRIMARY KEY (account_id, created_at, sequence)
+                    ) STRICT, WITHOUT ROWID;
+                    INSERT INTO transactions_by_account
+                    SELECT account_id, created_at, sequence, id, amount, balance_after FROM transactions
+                    ORDER BY account_id, created_at, sequence;
+
+                    CREATE TABLE index_progress (
+                        name TEXT NOT NULL CHECK (name IN ('transaction_ids', 'transactions_by_account')),
+                        slice INTEGER NOT NULL CHECK (slice BETWEEN 0 AND 15),
+                        merged_through INTEGER NOT NULL,
+                        PRIMARY KEY (name, slice)
+                    ) STRICT, WITHOUT ROWID;
+                    WITH RECURSIVE slices (slice) AS (SELECT 0 UNION ALL SELECT slice + 1 FROM slices WHERE slice < 15)
+                    INSERT INTO index_progress (name, slice, merged_through)
+                    SELECT name, slice, (SELECT coalesce(max(sequence), 0) FROM transactions)
+                    FROM (SELECT 'transaction_ids' AS name UNION ALL SELECT 'transactions_by_account'), slices;
+                    """)
+        }
+        migrator.registerMigration("v4: index tables in a file of their own") { db in
+            // The index tables move to `<database>-index` (IndexFile), written by a connection of their own, so
+            // that merges run beside commits instead of between them: SQLite has one writer per file. They hold
+            // nothing that the transactions do not, so they are dropped here and rebuilt there. `ledger` names
+            // this database (a random id, new in each backup copy), so that an index file is used only with the
+            // ledger it was built from.
+            try db.execute(
+                sql: """
+                    DROP TABLE transaction_ids;
+                    DROP TABLE transactions_by_account;
+                    DROP TABLE index_progress;
+                    CREATE TABLE ledger (id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16)) STRICT, WITHOUT ROWID;
+                    INSERT INTO ledger (id) VALUES (randomblob(16));
+                    """)
+        }
+        return migrator
+    }
+}
