@@ -133,8 +133,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "AccountServiceCoreTests",
+        // What the test targets share: building the application or a store on a temporary database (or a
+        // PostgreSQL server of its own), the API's bodies and client calls, raw connections, child processes.
+        .target(
+            name: "TestSupport",
             dependencies: [
                 .byName(name: "AccountLedger"),
                 .byName(name: "SQLiteStore"),
@@ -142,9 +144,37 @@ let package = Package(
                 .byName(name: "AccountHTTP"),
                 .byName(name: "AccountServiceApp"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "PropertyBased", package: "swift-property-based"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AccountLedgerTests",
+            dependencies: [.byName(name: "TestSupport")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SQLiteStoreTests",
+            dependencies: [.byName(name: "TestSupport")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresStoreTests",
+            dependencies: [.byName(name: "TestSupport"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AccountHTTPTests",
+            dependencies: [.byName(name: "TestSupport"), .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // The store-independent suites, through the application, over every store.
+        .testTarget(
+            name: "AccountServiceTests",
+            dependencies: [
+                .byName(name: "TestSupport"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -416,7 +416,7 @@ public struct PostgresLedgerStore: LedgerStore {
     /// into ``StoreUnavailableError``. The answer comes at the timeout even if the operation goes on: a query already
     /// sent cannot be cancelled from here, and a task group would wait for it. (The pool keeps trying to connect,
     /// so the next operation finds the database as soon as it is back.)
-    static func within<T: Sendable>(
+    package static func within<T: Sendable>(
         _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         do {

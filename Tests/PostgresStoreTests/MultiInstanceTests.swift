@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import TestSupport
+import Testing
+
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
+
+/// Three service processes on one PostgreSQL database, with nothing in front of them but clients that choose an
+/// instance per request: postings and transfers on shared accounts end in exact sums, a follower of the change
+/// feed sees every transaction once, in order, without a gap, and after one instance is killed mid-load, retrying
+/// everything through the others applies each transaction once.
+@Suite(.timeLimit(.minutes(2)), .enabled(if: StoreKind.all.contains(.postgres)))
+struct MultiInstanceTests {
+    /// One posting or transfer sent: its ids, and the amount it adds to the accounts' total.
+    struct Sent: Sendable {
+        let body: String
+        let path: String
+        let transactionID: String?
+        let ids: [String]
+        let total: Int64
+    }
+
+    static func headers(_ transactionID: String?) -> HTTPFields {
+        var fields: HTTPFields = [.contentType: "application/json"]
+        if let transactionID { fields[HTTPField.Name("Transaction-Id")!] = transactionID }
+        return fields
+    }
+
+    static func send(_ sent: Sent, with client: TestClient) async throws -> HTTPResponse.Status {
+        try await client.post(sent.path, headers: headers(sent.transactionID), body: ByteBuffer(string: sent.body))
+            .status
+    }
+
+    @Test func threeInstancesShareOneDatabaseAndSurviveTheKillOfOne() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            var instances: [(port: Int, process: ChildProcess)] = []
+            defer {
+                for instance in instances where instance.process.isRunning {
+                    instance.process.terminate()
+                    instance.process.waitUntilExit()
+                }
+            }
+            for _ in 0..<3 {
+                let port = try RawConnection.freePort()
+                let process = try await ServiceExecutable.start(
+                    ["--port", String(port), "--database", url, "--log-level", "error"], port: port)
+                instances.append((port, process))
+            }
+            let ports = instances.map(\.port)
+            let victim = instances[2].process
+            let accounts = (0..<5).map { _ in newID() }
+
+            let (sent, followed) = try await withThrowingTaskGroup(
+                of: (sent: [Sent], followed: [(sequence: Int64, id: String)]).self
+            ) { group in
+                for poster in 0..<9 {
+                    group.addTask {
+                        var sent: [Sent] = []
+                        var clients: [Int: TestClient] = [:]
+                        defer { for client in clients.values { Task { try? await client.shutdown() } } }
+                        for step in 0..<30 {
+                            let (a, b) = (accounts[(poster + step) % 5], accounts[(poster + step + 1) % 5])
+                            let item: Sent
+                            if step % 2 == 0 {
+                                let id = newID()
+                                item = Sent(
+                                    body: #"{"account_id":"\#(a)","amount":\#(step + 1)}"#, path: "/amount",
+                                    transactionID: id, ids: [id], total: Int64(step + 1))
+                            } else {
+                                let (debit, credit) = (newID(), newID())
+                                item = Sent(
+                                    body: #"{"balanced":true,"transactions":[{"transaction_id":"\#(debit)","#
+                                        + #""account_id":"\#(a)","amount":-7},{"transaction_id":"\#(credit)","#
+                                        + #""account_id":"\#(b)","amount":7}]}"#,
+                                    path: "/transactions", transactionID: nil, ids: [debit, credit], total: 0)
+                            }
+                            sent.append(item)
+                            let port = ports[(poster + step) % 3]
+                            if clients[port] == nil {
+                                let client = TestClient(host: "127.0.0.1", port: port)
+                                client.connect()
+                                clients[port] = client
+                            }
+                            // Through the victim, a request may fail once it is killed: it is retried below.
+                            if let status = try? await Self.send(item, with: clients[port]!) {
+                                #expect(status == .ok || port == ports[2], "\(status)")
+                            } else {
+                                clients[port] = nil
+                            }
+                        }
+                        return (sent, [])
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(300))
+                    kill(victim.processIdentifier, SIGKILL)
+                    return ([], [])
+                }
+                group.addTask {
+                    // The follower, through the first instance: every page continues the last without a gap.
+                    let followed = try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
+                        var followed: [(sequence: Int64, id: String)] = []
+                        var after: Int64 = 0
+                        var quiet = 0
+                        while quiet < 3 {
+                            let response = try await client.get("/transactions?after=\(after)&limit=50&wait=1")
+                            let page = try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!))
+                            for (offset, entry) in page.transactions.enumerated() {
+                                #expect(entry.sequence == after + 1 + Int64(offset), "a gap or a repeat in the feed")
+                                followed.append((entry.sequence, entry.transaction_id))
+                            }
+                            quiet = page.transactions.isEmpty ? quiet + 1 : 0
+                            after = page.next_after
+                        }
+                        return followed
+                    }
+                    return ([], followed)
+                }
+                var sent: [Sent] = []
+                var followed: [(sequence: Int64, id: String)] = []
+                for try await result in group {
+                    sent += result.sent
+                    followed += result.followed
+                }
+                return (sent, followed)
+            }
+            #expect(!victim.isRunning)
+
+            // Everything again, through the survivors: each is applied once (a replay when it was already).
+            try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
+                for item in sent { #expect(try await Self.send(item, with: client) == .ok) }
+                var total: Int64 = 0
+                for account in accounts {
+                    let response = try await client.get("/balance/\(account)")
+                    total += try JSONDecoder().decode(BalanceBody.self, from: Data(buffer: response.body!)).balance
+                }
+                #expect(total == sent.reduce(0) { $0 + $1.total })
+            }
+            let ids = sent.flatMap(\.ids)
+            // The follower saw only acknowledged or committed transactions, each once; the check finds each sent
+            // id once and every balance equal to its history.
+            #expect(Set(followed.map(\.id)).count == followed.count)
+            #expect(Set(followed.map(\.id)).isSubset(of: Set(ids)))
+            let report = try await ConsistencyCheck.run(database: url)
+            #expect(report.isConsistent, "\(report.discrepancies) \(report.integrityErrors) \(report.historyErrors)")
+            #expect(report.transactions == ids.count)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
+
+/// `account-service check`: it passes on what the service writes and names every account that disagrees.
+@Suite(.timeLimit(.minutes(1))) struct ConsistencyCheckTests {
+    let first = AccountID(UUID())
+    let second = AccountID(UUID())
+
+    /// Posts through the ledger's own rules, then lets `tamper` break the database behind its back.
+    func checkAfterPosting(
+        _ amounts: [(AccountID, Int64)], tamper: (@Sendable (Database) throws -> Void)? = nil
+    ) async throws -> ConsistencyCheck.Report {
+        try await withTemporaryDatabase { path in
+            do {
+                let pool = try LedgerDatabase.open(path: path)
+                let postings = amounts.map { Transaction(id: TransactionID(UUID()), accountID: $0, amount: $1) }
+                _ = try await Ledger.commit(postings.map { Batch([$0]) }, to: try SQLiteLedgerStore(pool: pool))
+                if let tamper {
+                    try await pool.writeWithoutTransaction { db in
+                        try db.execute(sql: "PRAGMA foreign_keys = OFF")
+                        try tamper(db)
+                    }
+                }
+                try LedgerDatabase.close(pool)
+            }
+            return try ConsistencyCheck.run(path: path)
+        }
+    }
+
+    @Test func whatTheLedgerWritesIsConsistent() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, -7), (second, 0), (first, 2)])
+        #expect(report.isConsistent)
+        #expect(report.accounts == 2 && report.transactions == 4)
+    }
+
+    @Test func sumsThatOverflowOnTheWayAreStillExact() async throws {
+        // Any order of summing that adds 1 before -1 would overflow 64 bits.
+        let report = try await checkAfterPosting([
+            (first, .max), (first, -1), (first, 1), (second, .min), (second, 1), (second, -1),
+        ])
+        #expect(report.isConsistent, "\(report.discrepancies)")
+    }
+
+    @Test func aTamperedBalanceIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (second, 6)]) { [second] db in
+            try db.execute(sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", arguments: [second.uuid])
+        }
+        #expect(!report.isConsistent)
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: second, storedBalance: 7, storedCount: 1, transactionsSum: 6, transactionsCount: 1)
+            ])
+    }
+
+    @Test func aWrongBalanceAfterIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, 6), (second, 1)]) { db in
+            try db.execute(sql: "UPDATE transactions SET balance_after = 12 WHERE sequence = 2")
+        }
+        #expect(!report.isConsistent)
+        #expect(report.discrepancies.isEmpty)
+        #expect(report.historyErrors.count == 1)
+        #expect(report.historyErrors.first?.contains("transaction 2 of account \(first)") == true)
+    }
+
+    @Test func aCommitTimeThatGoesBackIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, 6), (second, 1)]) { db in
+            try db.execute(sql: "UPDATE transactions SET created_at = created_at - 1 WHERE sequence = 3")
+        }
+        #expect(!report.isConsistent)
+        #expect(report.historyErrors.count == 1)
+        #expect(report.historyErrors.first?.hasPrefix("transaction 3: created_at") == true)
+    }
+
+    @Test func aLostTransactionIsNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5), (first, 6)]) { [first] db in
+            try db.execute(sql: "DELETE FROM transactions WHERE account_id = ? AND amount = 6", arguments: [first.uuid])
+        }
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: first, storedBalance: 11, storedCount: 2, transactionsSum: 5, transactionsCount: 1)
+            ])
+    }
+
+    @Test func transactionsWithoutTheirAccountAreNamed() async throws {
+        let report = try await checkAfterPosting([(first, 5)]) { [first] db in
+            try db.execute(sql: "DELETE FROM accounts WHERE id = ?", arguments: [first.uuid])
+        }
+        #expect(
+            report.discrepancies == [
+                ConsistencyCheck.Discrepancy(
+                    account: first, storedBalance: nil, storedCount: nil, transactionsSum: 5, transactionsCount: 1)
+            ])
+        #expect(report.integrityErrors.contains { $0.hasPrefix("foreign key check") })
+    }
+
+    @Test func aMissingDatabaseIsAnErrorNotAnEmptyLedger() throws {
+        #expect(throws: ConsistencyCheck.MissingDatabaseError.self) {
+            try ConsistencyCheck.run(path: "/nonexistent/accounts.sqlite")
+        }
+    }
+}

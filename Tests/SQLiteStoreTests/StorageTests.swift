@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+
+@testable import AccountHTTP
+@testable import AccountLedger
+@testable import AccountServiceApp
+@testable import PostgresStore
+@testable import SQLiteStore
+
+/// The schema and the connection settings that the service's promises rest on.
+@Suite(.timeLimit(.minutes(1))) struct StorageTests {
+    @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
+    func writerUsesWALAndTheRequestedSynchronousMode(_ durability: Durability, _ expected: Int) async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path, durability: durability)
+            let (synchronous, journalMode, foreignKeys) = try await pool.write { db in
+                try (
+                    Int.fetchOne(db, sql: "PRAGMA synchronous"), String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                    Bool.fetchOne(db, sql: "PRAGMA foreign_keys")
+                )
+            }
+            #expect(synchronous == expected)
+            #expect(journalMode == "wal")
+            #expect(foreignKeys == true)
+        }
+    }
+
+    @Test func reopeningAMigratedDatabaseKeepsItsData() async throws {
+        try await withTemporaryDatabase { path in
+            let account = AccountID(UUID())
+            do {
+                let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)])], to: store)
+            }
+            let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            #expect(try await store.balance(of: account) == 3)
+        }
+    }
+
+    /// A database upgraded by a newer build (a migration this one does not know) is refused, not served.
+    @Test func aDatabaseFromANewerBuildIsRefused() async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path)
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from a newer build')")
+            }
+            try pool.close()
+            #expect {
+                _ = try LedgerDatabase.open(path: path)
+            } throws: { error in
+                "\(error)".contains("upgraded by a newer build")
+            }
+        }
+    }
+
+    @Test func theSchemaRefusesWhatTheCodeMustNeverWrite() async throws {
+        try await withTemporaryDatabase { path in
+            let pool = try LedgerDatabase.open(path: path)
+            let id = Data(repeating: 1, count: 16)
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO accounts VALUES (?, 9223372036854775807, 1)", arguments: [id])
+            }
+            let refused: [(String, StatementArguments)] = [
+                // An overflowing sum becomes a REAL in SQLite; a STRICT INTEGER column refuses it.
+                ("UPDATE accounts SET balance = balance + 1", []),
+                ("INSERT INTO accounts VALUES (?, 1.5, 1)", [Data(repeating: 2, count: 16)]),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", ["a text id"]),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", [Data(repeating: 3, count: 15)]),
+                ("INSERT INTO accounts VALUES (?, 0, 0)", [Data(repeating: 4, count: 16)]),
+                (
+                    "INSERT INTO transactions VALUES (?, ?, 5)",
+                    [Data(repeating: 5, count: 16), Data(repeating: 6, count: 16)]
+                ),
+                // STRICT coerces only what converts losslessly ('5' would become 5).
+                ("INSERT INTO transactions VALUES (?, ?, 'five')", [Data(repeating: 5, count: 16), id]),
+            ]
+            for (sql, arguments) in refused {
+                await #expect(throws: DatabaseError.self, "\(sql)") {
+                    try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
+                }
+            }
+            let account = try await pool.read { db in try AccountRecord.fetchOne(db, key: id) }
+            #expect(
+                account
+                    == AccountRecord(
+                        id: UUID(uuid: (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)), balance: .max,
+                        transactionCount: 1))
+        }
+    }
+
+    /// Every GET is answered by index lookups whose cost does not grow with the number of rows: no table
+    /// scan and no temporary sort in the plan of any statement the store runs for a GET.
+    @Test(arguments: SQLiteLedgerStore.SQL.reads)
+    func readQueriesAreIndexLookups(_ sql: String) async throws {
+        try await withTemporaryDatabase { path in
+            // On the index file's connections, which attach the ledger's file: every statement resolves there.
+            let store = try SQLiteLedgerStore(pool: LedgerDatabase.open(path: path))
+            let plan = try await store.indexes.read { db in
+                // Any value will do for the plan; numbered parameters (?4) count up to the largest.
+                let numbered = sql.matches(of: /\?(\d+)/).compactMap { Int($0.1) }.max()
+                let count = numbered ?? sql.filter { $0 == "?" }.count
+                return try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN \(sql)",
+                    arguments: StatementArguments(Array(repeating: Data(count: 16), count: count))
+                ).map { $0["detail"] as String }
+            }
+            #expect(!plan.isEmpty)
+            for step in plan {
+                #expect(step.hasPrefix("SEARCH") || step.hasPrefix("SCALAR SUBQUERY"), "\(plan)")
+                #expect(!step.contains("TEMP B-TREE"), "\(plan)")
+            }
+        }
+    }
+
+    /// A commit whose snapshot no longer holds (a balance changed behind the rules' back) is refused whole.
+    @Test(arguments: StoreKind.all) func aCommitOnAStaleBalanceWritesNothing(kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { location in
+            try await withStore(at: location) { store in
+                let account = AccountID(UUID())
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
+                let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
+                await #expect {
+                    _ = try await store.commit([posting]) { snapshot in
+                        var stale = snapshot
+                        stale.balances[account] = 4
+                        return Ledger.plan([Batch([posting])], on: stale, now: .now())
+                    }
+                } throws: { error in
+                    error is SQLiteLedgerStore.ConcurrentModificationError
+                        || error is PostgresLedgerStore.ConcurrentModificationError
+                }
+                #expect(try await store.balance(of: account) == 5)
+                #expect(try await store.transaction(posting.id) == nil)
+            }
+        }
+    }
+
+    /// A database that version 1 wrote (no order, time or balance_after) is migrated in place on start: every
+    /// balance and transaction kept, each account's balance_after chain its running sum, ending at its balance.
+    @Test func aVersion1DatabaseIsMigratedInPlace() async throws {
+        try await withTemporaryDatabase { path in
+            let (a, b) = (AccountID(UUID()), AccountID(UUID()))
+            let history: [(AccountID, Int64)] = [(a, 5), (b, .max), (a, -4), (b, 0), (a, 1), (b, -7)]
+            let ids = history.map { _ in TransactionID(UUID()) }
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try Schema.migrator.migrate(queue, upTo: "v1: accounts and transactions")
+                try await queue.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO accounts VALUES (?, 2, 3), (?, ?, 3)",
+                        arguments: [a.uuid, b.uuid, Int64.max - 7])
+                    for (id, (account, amount)) in zip(ids, history) {
+                        try db.execute(
+                            sql: "INSERT INTO transactions (id, account_id, amount) VALUES (?, ?, ?)",
+                            arguments: [id.uuid, account.uuid, amount])
+                    }
+                }
+                try queue.close()
+            }
+            let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            #expect(try await store.balance(of: a) == 2)
+            #expect(try await store.balance(of: b) == .max - 7)
+            for (id, (account, amount)) in zip(ids, history) {
+                let entry = try #require(try await store.transaction(id))
+                #expect(entry.transaction == Transaction(id: id, accountID: account, amount: amount))
+            }
+            for (account, balance) in [(a, Int64(2)), (b, Int64.max - 7)] {
+                let entries = try await store.statement(of: account, before: nil, limit: 100)
+                #expect(entries.count == 3)
+                #expect(entries.first?.balanceAfter == balance)
+                var sum: Int64 = 0
+                for entry in entries.reversed() {
+                    sum += entry.transaction.amount
+                    #expect(entry.balanceAfter == sum)
+                }
+            }
+            let feed = try await store.transactions(after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == Array(1...6))
+            #expect(Set(feed.map(\.createdAt)).count == 1)
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+
+            // New transactions follow the migrated ones.
+            let plan = try await Ledger.commit(
+                [Batch([Transaction(id: TransactionID(UUID()), accountID: a, amount: 1)])], to: store)
+            #expect(plan.created.map(\.sequence) == [7])
+            #expect(plan.created.map(\.balanceAfter) == [3])
+        }
+    }
+}

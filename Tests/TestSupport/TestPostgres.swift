@@ -1,0 +1,270 @@
+import AccountHTTP
+import AccountLedger
+import AccountServiceApp
+import Foundation
+import Logging
+import PostgresNIO
+import PostgresStore
+import SQLiteStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The stores a store-independent test runs against: `@Test(arguments: StoreKind.all)`.
+package enum StoreKind: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    /// SQLite always; PostgreSQL when a server can be had (``TestPostgres``).
+    package static let all: [StoreKind] = TestPostgres.isAvailable ? [.sqlite, .postgres] : [.sqlite]
+
+    package var testDescription: String { rawValue }
+}
+
+/// A throw-away PostgreSQL server for the tests, started once per test process: a cluster in a temporary folder,
+/// on a free port of 127.0.0.1, run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
+/// It stops, and its folder is removed, whenever the test process ends, however it ends: the shell that runs
+/// it waits for its standard input, a pipe only this process holds, to close. Each test gets a database of its
+/// own (``withTemporaryStore(_:_:)``). `TEST_DATABASE_URL` (a server's URL, for a user who may create
+/// databases) points the tests at an existing server instead.
+package actor TestPostgres {
+    package static let shared = TestPostgres()
+
+    /// `shared`: the one server of the test process, or `TEST_DATABASE_URL`'s. Otherwise a server of the caller's
+    /// own, which it may stop and start again (``stop()``, ``start()``), started from PostgreSQL's programs.
+    package init(shared: Bool = true) {
+        self.useExisting = shared
+    }
+
+    private let useExisting: Bool
+    /// The running server's folder, port and the command prefix that runs a program as its owner.
+    private var cluster: (folder: URL, port: Int, user: [String])?
+
+    /// The folder of PostgreSQL's programs (Debian's `postgresql` package), the newest version installed.
+    package static let programs: URL? = {
+        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return
+            versions
+            .compactMap { Int($0) }.sorted().reversed()
+            .map { root.appendingPathComponent("\($0)/bin") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("postgres").path) }
+    }()
+
+    package static let existingServer = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+
+    package static let isAvailable: Bool = {
+        if existingServer != nil || programs != nil { return true }
+        print(
+            "PostgreSQL's programs are not installed (no /usr/lib/postgresql/*/bin/postgres; Debian: apt-get install "
+                + "postgresql) and TEST_DATABASE_URL is not set: the PostgreSQL store's tests are skipped.")
+        return false
+    }()
+
+    /// The server's start, shared by every caller: an actor is reentrant, so a second caller arriving while the
+    /// first awaits the server must wait for the same start rather than begin another.
+    private var starting: Task<(URLComponents, PostgresClient), any Error>?
+    /// Holds the write end of the pipe the server's shell reads; never closed while the process lives.
+    private var lifeline: Pipe?
+
+    /// A new, empty database's URL.
+    package func createDatabase() async throws -> String {
+        let (url, admin) = try await started()
+        let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        var database = url
+        database.path = "/" + name
+        return database.string!
+    }
+
+    package func dropDatabase(_ url: String) async throws {
+        let (_, admin) = try await started()
+        guard let name = URLComponents(string: url)?.path.dropFirst(), !name.isEmpty else { return }
+        try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+    }
+
+    private func started() async throws -> (URLComponents, PostgresClient) {
+        if let starting { return try await starting.value }
+        let existing = useExisting ? Self.existingServer : nil
+        let url = try URLComponents(string: existing ?? startServer())!
+        let task = Task { try await Self.connect(to: url) }
+        starting = task
+        return try await task.value
+    }
+
+    /// An administrative client of the server at `url`, once the server answers.
+    private static func connect(to url: URLComponents) async throws -> (URLComponents, PostgresClient) {
+        let admin = PostgresClient(
+            configuration: try PostgresDatabase.configuration(url: url.string!),
+            backgroundLogger: PostgresDatabase.quiet)
+        Task.detached { await admin.run() }
+        var lastError: (any Error)?
+        for _ in 0..<300 {
+            do {
+                try await PostgresLedgerStore.within(.seconds(2)) { try await admin.query("SELECT 1") }
+                return (url, admin)
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw lastError!
+    }
+
+    /// initdb, then the server, in a new folder; returns the URL of its `postgres` database.
+    private func startServer() throws -> String {
+        let programs = Self.programs!
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("account-service-postgres-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot { try run(["/bin/chown", "postgres", folder.path], in: folder) }
+        let user = asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
+        try run(
+            user + [
+                programs.appendingPathComponent("initdb").path, "-D", folder.appendingPathComponent("data").path,
+                "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+            ], in: folder)
+        let port = try RawConnection.freePort()
+        // pg_ctl starts the server detached and waits until it accepts connections; the shell then waits for
+        // its standard input to close, stops the server and removes the folder. fsync is off: these tests stop
+        // processes, not machines; synchronous_commit stays on, as in production.
+        let script = """
+            "$1/pg_ctl" start -w -s -D "$2/data" -l "$2/server.log" \\
+                -o "-p $3 -k $2 -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" || exit 1
+            echo ready
+            read _
+            "$1/pg_ctl" stop -s -m fast -D "$2/data"
+            rm -rf "$2"
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: user.first ?? "/bin/sh")
+        process.arguments =
+            Array(user.dropFirst()) + (user.isEmpty ? [] : ["/bin/sh"]) + [
+                "-c", script, "sh", programs.path, folder.path, String(port),
+            ]
+        let input = Pipe()
+        let output = Pipe()
+        // Only the shell may hold the pipe: a process started later (another server, a service under test) that
+        // inherited its write end would keep the shell waiting after this process ends.
+        for descriptor in [input.fileHandleForWriting.fileDescriptor, input.fileHandleForReading.fileDescriptor] {
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        // The server's own folder: the postgres user may not be able to enter the test process's working
+        // directory (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
+        process.currentDirectoryURL = folder
+        try process.run()
+        lifeline = input
+        cluster = (folder, port, user)
+        let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        guard said.hasPrefix("ready") else {
+            throw TestPostgresError(message: "PostgreSQL did not start: \(said)")
+        }
+        return "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable"
+    }
+
+    /// Stops this server as a crash would (immediate mode: no shutdown checkpoint; it recovers from its log).
+    package func stop() throws {
+        guard let (folder, _, user) = cluster else { return }
+        try run(
+            user + [
+                Self.programs!.appendingPathComponent("pg_ctl").path, "stop", "-s", "-m", "immediate", "-D",
+                folder.appendingPathComponent("data").path,
+            ], in: folder)
+    }
+
+    /// Freezes this server (SIGSTOP to it and each of its processes): connections stay open and nothing answers,
+    /// as with a server that hangs or a network that drops packets. ``resume()`` thaws it.
+    package func pause() throws { try signalProcesses(SIGSTOP) }
+
+    package func resume() throws { try signalProcesses(SIGCONT) }
+
+    private func signalProcesses(_ signal: Int32) throws {
+        guard let (folder, _, _) = cluster else { return }
+        let pidFile = try String(
+            contentsOf: folder.appendingPathComponent("data/postmaster.pid"), encoding: .utf8)
+        let postmaster = try #require(pid_t(pidFile.split(separator: "\n").first ?? ""))
+        var processes = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let end = stat.lastIndex(of: ")")
+            else { continue }
+            // After "pid (name) state ": the parent's pid.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == postmaster { processes.append(pid) }
+        }
+        for pid in processes { kill(pid, signal) }
+    }
+
+    /// Starts this server again, on the same port and data, and waits until it accepts connections.
+    package func start() throws {
+        guard let (folder, port, user) = cluster else { return }
+        try run(
+            user + [
+                Self.programs!.appendingPathComponent("pg_ctl").path, "start", "-w", "-s", "-D",
+                folder.appendingPathComponent("data").path, "-l", folder.appendingPathComponent("server.log").path,
+                "-o", "-p \(port) -k \(folder.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
+            ], in: folder)
+    }
+
+    /// Runs `command` to its end in `folder` (``ChildProcess``), its output into a file, and throws with that output
+    /// when it fails.
+    private func run(_ command: [String], in folder: URL) throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let status = try ChildProcess(command, output: log.path, in: folder.path).waitUntilExit()
+        guard status == 0 else {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw TestPostgresError(message: "\(command.joined(separator: " ")): status \(status): \(text)")
+        }
+    }
+}
+
+package struct TestPostgresError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
+}
+
+/// Runs `body` with a fresh, empty database of `kind`: an SQLite file's path, or a PostgreSQL database's URL
+/// (dropped afterwards).
+package func withTemporaryStore<T>(_ kind: StoreKind, _ body: (_ location: String) async throws -> T) async throws -> T
+{
+    switch kind {
+    case .sqlite:
+        return try await withTemporaryDatabase(body)
+    case .postgres:
+        let url = try await TestPostgres.shared.createDatabase()
+        do {
+            let result = try await body(url)
+            try await TestPostgres.shared.dropDatabase(url)
+            return result
+        } catch {
+            try? await TestPostgres.shared.dropDatabase(url)
+            throw error
+        }
+    }
+}
+
+/// Runs `body` with a store on the database at `location` (``DatabaseLocation``), migrated, as the service opens it.
+package func withStore<T: Sendable>(
+    at location: String, _ body: @escaping @Sendable (any LedgerStore) async throws -> T
+) async throws -> T {
+    switch DatabaseLocation(location) {
+    case .sqlite(let path):
+        let pool = try LedgerDatabase.open(path: path)
+        defer { try? LedgerDatabase.close(pool) }
+        return try await body(try SQLiteLedgerStore(pool: pool))
+    case .postgres(let url):
+        try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
+        return try await PostgresDatabase.withClient(url: url) { client in
+            try await body(PostgresLedgerStore(client: client, logger: PostgresDatabase.quiet))
+        }
+    }
+}
