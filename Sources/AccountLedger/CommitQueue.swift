@@ -13,7 +13,7 @@ import Synchronization
 final class CommitQueue: Sendable {
     struct Waiting {
         let batch: Batch
-        let continuation: CheckedContinuation<Result<[PostingOutcome], LedgerError>, any Error>
+        let continuation: CheckedContinuation<[PostingOutcome], any Error>
     }
 
     /// A batch of at most this many postings is small.
@@ -65,7 +65,7 @@ final class CommitQueue: Sendable {
 
     func enqueue(
         _ batch: Batch,
-        _ continuation: CheckedContinuation<Result<[PostingOutcome], LedgerError>, any Error>
+        _ continuation: CheckedContinuation<[PostingOutcome], any Error>
     ) {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
@@ -81,7 +81,7 @@ final class CommitQueue: Sendable {
         if accepted {
             wakeUp.yield()
         } else {
-            continuation.resume(returning: .failure(.unavailable))
+            continuation.resume(throwing: LedgerError.unavailable)
         }
     }
 

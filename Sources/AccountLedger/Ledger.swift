@@ -72,7 +72,7 @@ public final class Ledger: Service, Sendable {
         return try await answered { [queue] in
             try await withCheckedThrowingContinuation { continuation in
                 queue.enqueue(batch, continuation)
-            }.get()
+            }
         }
     }
 
@@ -205,7 +205,7 @@ public final class Ledger: Service, Sendable {
                 metrics.committed(
                     plan, postings: taken.reduce(0) { $0 + $1.batch.transactions.count },
                     duration: ContinuousClock.now - started)
-                for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(returning: outcome) }
+                for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(with: outcome) }
             } catch {
                 commits.add(1, ordering: .releasing)  // a store may not know whether a failed commit landed
                 metrics.failedCommits.increment()

@@ -4,9 +4,7 @@ import Testing
 
 @testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// The POST /amount body decoder and the identifier parser, without HTTP.
 @Suite(.timeLimit(.minutes(1))) struct AmountRequestTests {

@@ -9,7 +9,6 @@ import Testing
 
 @testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
 @testable import SQLiteStore
 

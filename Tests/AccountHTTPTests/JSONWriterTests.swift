@@ -5,9 +5,7 @@ import Testing
 
 @testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// The service's one JSON writer: what it writes is JSON that any decoder reads back exactly.
 @Suite(.timeLimit(.minutes(1))) struct JSONWriterTests {

@@ -7,9 +7,7 @@ import Testing
 
 @testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// Bad input to POST /amount is refused with 400, 413 or 415 and an explanation, and writes nothing.
 @Suite(.timeLimit(.minutes(1))) struct ValidationTests {

@@ -7,7 +7,6 @@ import Testing
 
 @testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
 @testable import SQLiteStore
 

@@ -4,9 +4,7 @@ import HummingbirdTesting
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
 @testable import SQLiteStore
 

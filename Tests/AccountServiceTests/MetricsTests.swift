@@ -3,11 +3,8 @@ import HummingbirdTesting
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// GET /metrics: the Prometheus text, parsed, changes as requests and commits happen.
 @Suite(.timeLimit(.minutes(1))) struct MetricsTests {

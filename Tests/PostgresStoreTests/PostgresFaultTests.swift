@@ -4,11 +4,9 @@ import HummingbirdTesting
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
 @testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// PostgreSQL stopping under the service, and not there when it starts: requests get a 503 in bounded time,
 /// nothing acknowledged is lost, and the service recovers by itself. Each test runs a server of its own, which

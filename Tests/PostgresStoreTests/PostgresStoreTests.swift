@@ -5,9 +5,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
 @testable import SQLiteStore
 

@@ -2,11 +2,8 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
-@testable import SQLiteStore
 
 /// Lookups that arrive together share queries, and each is still answered exactly as alone: its own key's value,
 /// from a query that started after it arrived, or the query's error.

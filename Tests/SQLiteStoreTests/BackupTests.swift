@@ -2,9 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@testable import AccountHTTP
 @testable import AccountLedger
-@testable import AccountServiceApp
 @testable import PostgresStore
 @testable import SQLiteStore
 

@@ -1,0 +1,93 @@
+import AccountLedger
+import Foundation
+import Logging
+import PostgresNIO
+
+extension PostgresLedgerStore {
+    enum SQL {
+        static let columns = "sequence, id, account_id, amount, created_at, balance_after"
+        static let lockHead = "SELECT last_sequence FROM ledger_head FOR UPDATE"
+        /// What the rules need, in one statement so that it is one snapshot: the head (kind 0: last sequence and
+        /// commit time), the postings' recorded transactions (kind 1, ``columns``) and their accounts' balances
+        /// (kind 2: balance, id), each an `= ANY(array)` index probe.
+        static let snapshot = """
+            SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, NULL::int8, NULL::int8
+            FROM ledger_head
+            UNION ALL
+            SELECT 1, sequence, created_at, id, account_id, amount, balance_after
+            FROM transactions WHERE id = ANY($1::uuid[])
+            UNION ALL
+            SELECT 2, balance, NULL, id, NULL, NULL, NULL FROM accounts WHERE id = ANY($2::uuid[])
+            """
+        /// Every change of a commit in one statement, made on the condition that the head still holds the last
+        /// sequence of the snapshot ($17): the head's update is the condition, and every other change joins it,
+        /// so when another commit moved the head nothing is written and no row is returned. Otherwise the head
+        /// row stays locked until the commit is visible, so commits become visible in sequence order (the
+        /// gap-safety rule of ``LedgerStore``). The sub-statements see one snapshot. It fails, dividing by zero
+        /// (SQLSTATE 22012), so that nothing of it is written, if it updated fewer existing accounts than $16 (a
+        /// balance changed under the commit), or if a transaction's account is neither inserted nor updated by it
+        /// (the foreign key's guarantee, checked once per statement rather than by a trigger per row).
+        ///
+        /// It also keeps `busiest_accounts`, the accounts with the largest transaction count. Counts only grow, so
+        /// when an account the commit touches goes above the recorded largest, the recorded ones leave
+        /// (`dethroned`) and the touched accounts at the new largest enter (`crowned`); when one only reaches it,
+        /// it joins them. (A row's key holds its count, so an account that leaves and enters in one statement
+        /// does not collide with itself; the sub-statements all see the table as it was before the statement.)
+        static let write = """
+            WITH head AS (
+                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15 WHERE last_sequence = $17
+                RETURNING 1
+            ), new_accounts AS (
+                INSERT INTO accounts (id, balance, transaction_count)
+                SELECT u.* FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
+                RETURNING id, transaction_count
+            ), updated AS (
+                UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
+                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous), head
+                WHERE a.id = u.id AND a.balance = u.previous
+                RETURNING a.id, a.transaction_count
+            ), touched AS (
+                SELECT id, transaction_count FROM new_accounts UNION ALL SELECT id, transaction_count FROM updated
+            ), top AS (
+                SELECT max(transaction_count) AS count FROM touched
+            ), dethroned AS (
+                DELETE FROM busiest_accounts WHERE transaction_count < (SELECT count FROM top)
+            ), crowned AS (
+                INSERT INTO busiest_accounts (transaction_count, id)
+                SELECT transaction_count, id FROM touched
+                WHERE transaction_count = (SELECT count FROM top)
+                    AND transaction_count >= (SELECT coalesce(max(transaction_count), 0) FROM busiest_accounts)
+            ), inserted AS (
+                INSERT INTO transactions (\(columns))
+                SELECT u.* FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[]) AS u,
+                    head
+            )
+            SELECT 1 / (
+                (SELECT count(*) FROM updated) = $16
+                AND NOT EXISTS (SELECT unnest($10::uuid[]) EXCEPT SELECT unnest($1::uuid[]) EXCEPT SELECT unnest($4::uuid[]))
+            )::int, pg_notify('\(commitChannel)', $14::text) FROM head
+            """
+        static let transactionsByID = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
+        static let balancesByID = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
+        static let balanceAtInstant = """
+            SELECT balance_after FROM transactions WHERE account_id = $1 AND created_at <= $2
+            ORDER BY created_at DESC, sequence DESC LIMIT 1
+            """
+        /// A statement page: transactions_by_account below (created_at, sequence) = (the commit time of the first
+        /// transaction at or after `before`, `before`), read backwards; created_at never decreases along
+        /// sequence, so this is "sequence < before". One statement, two index descents.
+        static let statementPage = """
+            SELECT \(columns) FROM transactions
+            WHERE account_id = $1 AND (created_at, sequence) < (
+                COALESCE((SELECT created_at FROM transactions WHERE sequence >= $2 ORDER BY sequence LIMIT 1),
+                         9223372036854775807), $2)
+            ORDER BY created_at DESC, sequence DESC LIMIT $3
+            """
+        static let feedPage = "SELECT \(columns) FROM transactions WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+        /// The busiest accounts: the table holds exactly them (``write`` keeps it), so this reads the answer and
+        /// nothing else.
+        static let maxTransactionVolume = """
+            SELECT id, transaction_count FROM busiest_accounts ORDER BY transaction_count, id
+            """
+    }
+}
