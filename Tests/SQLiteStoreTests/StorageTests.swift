@@ -62,24 +62,39 @@ import Testing
             try await pool.write { db in
                 try db.execute(sql: "INSERT INTO accounts VALUES (?, 9223372036854775807, 1)", arguments: [id])
             }
-            let refused: [(String, StatementArguments)] = [
+            let insertTransaction = """
+                INSERT INTO transactions (sequence, id, account_id, amount, created_at, balance_after)
+                VALUES (?, ?, ?, ?, 0, 5)
+                """
+            // Each row is refused for the reason it names (the extended result code says which constraint).
+            let refused: [(String, StatementArguments, ResultCode)] = [
                 // An overflowing sum becomes a REAL in SQLite; a STRICT INTEGER column refuses it.
-                ("UPDATE accounts SET balance = balance + 1", []),
-                ("INSERT INTO accounts VALUES (?, 1.5, 1)", [Data(repeating: 2, count: 16)]),
-                ("INSERT INTO accounts VALUES (?, 0, 1)", ["a text id"]),
-                ("INSERT INTO accounts VALUES (?, 0, 1)", [Data(repeating: 3, count: 15)]),
-                ("INSERT INTO accounts VALUES (?, 0, 0)", [Data(repeating: 4, count: 16)]),
+                ("UPDATE accounts SET balance = balance + 1", [], .SQLITE_CONSTRAINT_DATATYPE),
                 (
-                    "INSERT INTO transactions VALUES (?, ?, 5)",
-                    [Data(repeating: 5, count: 16), Data(repeating: 6, count: 16)]
+                    "INSERT INTO accounts VALUES (?, 1.5, 1)", [Data(repeating: 2, count: 16)],
+                    .SQLITE_CONSTRAINT_DATATYPE
+                ),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", ["a text id"], .SQLITE_CONSTRAINT_DATATYPE),
+                ("INSERT INTO accounts VALUES (?, 0, 1)", [Data(repeating: 3, count: 15)], .SQLITE_CONSTRAINT_CHECK),
+                ("INSERT INTO accounts VALUES (?, 0, 0)", [Data(repeating: 4, count: 16)], .SQLITE_CONSTRAINT_CHECK),
+                // A transaction of an account that has no row.
+                (
+                    insertTransaction, [1, Data(repeating: 5, count: 16), Data(repeating: 6, count: 16), 5],
+                    .SQLITE_CONSTRAINT_FOREIGNKEY
                 ),
                 // STRICT coerces only what converts losslessly ('5' would become 5).
-                ("INSERT INTO transactions VALUES (?, ?, 'five')", [Data(repeating: 5, count: 16), id]),
+                (insertTransaction, [1, Data(repeating: 5, count: 16), id, "five"], .SQLITE_CONSTRAINT_DATATYPE),
+                (insertTransaction, [0, Data(repeating: 5, count: 16), id, 5], .SQLITE_CONSTRAINT_CHECK),
             ]
-            for (sql, arguments) in refused {
-                await #expect(throws: DatabaseError.self, "\(sql)") {
+            for (sql, arguments, code) in refused {
+                let error = await #expect(throws: DatabaseError.self, "\(sql)") {
                     try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
                 }
+                #expect(error?.extendedResultCode == code, "\(sql): \(String(describing: error))")
+            }
+            // The same row, whole and valid, is accepted: the refusals above are for what they name.
+            try await pool.write { db in
+                try db.execute(sql: insertTransaction, arguments: [1, Data(repeating: 5, count: 16), id, 5])
             }
             let account = try await pool.read { db in try AccountRecord.fetchOne(db, key: id) }
             #expect(
