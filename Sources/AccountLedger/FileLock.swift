@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An exclusive `flock(2)` lock on a file of its own, held until released or until the process ends (the system
 /// releases it then, whatever the way the process ended).
@@ -7,7 +8,8 @@ import Foundation
 /// the process holds on it, SQLite's own included, so the database file is opened by SQLite alone. The file is
 /// left in place when released (removing it could let two processes lock two different files).
 package final class FileLock: Sendable {
-    private let descriptor: Int32
+    /// The locked file's descriptor, until released.
+    private let descriptor: Mutex<Int32?>
 
     /// Locks `path`, creating it if needed; nil when another process (or another lock in this one) holds it.
     package convenience init?(exclusive path: String) throws {
@@ -34,10 +36,18 @@ package final class FileLock: Sendable {
             if code == EWOULDBLOCK { return nil }
             throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path, "errno": code])
         }
-        self.descriptor = descriptor
+        self.descriptor = Mutex(descriptor)
+    }
+
+    /// Releases the lock (closing the descriptor); releasing again does nothing.
+    package func release() {
+        descriptor.withLock { descriptor in
+            if let open = descriptor { close(open) }
+            descriptor = nil
+        }
     }
 
     deinit {
-        close(descriptor)
+        release()
     }
 }

@@ -201,6 +201,7 @@ extension SQLiteLedgerStore: Service {
                 return .commit
             }
         }
+        await interleaving?.pause(at: .mergeWrittenToIndexFile)
         // On the ledger writer's queue, between two commits: see snapshot(for:in:).
         try await pool.writeWithoutTransaction { _ in self.backlog.withLock { $0.merged(merge) } }
     }

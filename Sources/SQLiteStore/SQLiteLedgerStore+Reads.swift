@@ -13,6 +13,7 @@ extension SQLiteLedgerStore {
 
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
         let tail = backlog.withLock { $0.tail(of: account) }
+        await interleaving?.pause(at: .readTookBacklog)
         if let last = tail.entries.last(where: { $0.createdAt <= instant }) { return last.balanceAfter }
         return try read(indexes) { db in
             try Int64.fetchOne(
@@ -24,6 +25,7 @@ extension SQLiteLedgerStore {
     /// The waiting entries below `before`, newest first, then the table's from where they end.
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
         let tail = backlog.withLock { $0.tail(of: account) }
+        await interleaving?.pause(at: .readTookBacklog)
         let before = before ?? .max
         var entries = Array(tail.entries.reversed().lazy.filter { $0.sequence < before }.prefix(limit))
         guard entries.count < limit else { return entries }

@@ -63,6 +63,9 @@ public final class SQLiteLedgerStore: LedgerStore {
     let logger: Logger
     /// The exclusive lock on `<database>-lock`, held while the store lives.
     private let lock: FileLock
+    /// The simulator's hold on the store's operations (SQLiteStoreSimulationTests); nil in the service. Set
+    /// before the store is used.
+    nonisolated(unsafe) package var interleaving: (any Interleaving)?
 
     /// Opens the store on `pool`: locks the database file, opens its index file (rebuilt if it does not hold the
     /// ledger's indexes), and reads the transactions the index tables do not hold yet.
@@ -98,7 +101,8 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     /// Lets the merge running finish, starts no other, and closes the index file and then the ledger's, each
-    /// with its log copied into it (``LedgerDatabase/close(_:)``). Closing again does nothing.
+    /// with its log copied into it (``LedgerDatabase/close(_:)``), then releases the file's lock. Closing again
+    /// does nothing.
     public func close() async throws {
         let first = merges.withLock { merges in
             defer { merges.closing = true }
@@ -108,6 +112,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         await mergesFinished()
         try LedgerDatabase.close(indexes)
         try LedgerDatabase.close(pool)
+        lock.release()
     }
 
     private static func loadBacklog(_ db: Database) throws -> IndexBacklog {
@@ -200,6 +205,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         try indexes.read { indexes in
             let transactionByID = try indexes.cachedStatement(sql: SQL.transactionByID)
             for posting in postings {
+                interleaving?.pausing(at: .commitLookingUp)
                 if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
                     snapshot.recorded[posting.id] = waiting
                 } else {
@@ -245,4 +251,27 @@ public final class SQLiteLedgerStore: LedgerStore {
             _ = try insertTransaction.stepToRow(in: db)
         }
     }
+}
+
+/// The points where one operation of the store may be paused while another runs, so that a test can choose the
+/// interleavings of commits, merges and reads one by one, as a seed says, instead of hoping that threads meet
+/// (SQLiteStoreSimulationTests). Each point is a gap between two steps that another operation may fall into.
+package enum InterleavingPoint: Sendable, CaseIterable {
+    /// In a commit's snapshot, before each posting's id is looked up (in the backlog, then in the index file):
+    /// the commit holds the ledger's writer, and the index file's read snapshot is taken.
+    case commitLookingUp
+    /// In a merge, once its entries are committed to the index file and before they leave the backlog.
+    case mergeWrittenToIndexFile
+    /// In a statement or a balance at an instant, once the account's waiting entries are taken from the backlog
+    /// and before the index table is read.
+    case readTookBacklog
+}
+
+/// What pauses the store's operations at an ``InterleavingPoint``: the simulator runs another operation there.
+package protocol Interleaving: Sendable {
+    /// At a point inside a database closure (on one of its threads): returns once the other operation has run
+    /// as far as it can meanwhile.
+    func pausing(at point: InterleavingPoint)
+    /// At a point between two awaits.
+    func pause(at point: InterleavingPoint) async
 }
