@@ -391,7 +391,7 @@ final class Simulation: @unchecked Sendable {
             var postings: [Transaction] = []
             for _ in 0..<Int.random(in: 1...6, using: &random) {
                 let kind = Int.random(in: 0..<100, using: &random)
-                if kind < 20, let known = model.entries.randomElement(using: &random) {
+                if kind < 20, let known = recentOrAny() {
                     postings.append(known.transaction)  // a replay
                 } else if kind < 27, let known = model.entries.randomElement(using: &random) {
                     postings.append(  // a conflict
@@ -409,6 +409,13 @@ final class Simulation: @unchecked Sendable {
             }
             return Batch(postings)
         }
+    }
+
+    /// A recorded transaction: one of the last 40 (likely still waiting in the backlog, or being merged) seven
+    /// times in ten.
+    func recentOrAny() -> LedgerEntry? {
+        Int.random(in: 0..<10, using: &random) < 7
+            ? model.entries.suffix(40).randomElement(using: &random) : model.entries.randomElement(using: &random)
     }
 
     /// The next commit time: on by up to 3 ms, back by up to 2 ms one time in ten.
@@ -510,7 +517,9 @@ final class Simulation: @unchecked Sendable {
         for (index, (outcome, expected)) in zip(plan.outcomes, expected).enumerated() {
             switch (outcome, expected) {
             case (.success(let outcomes), .accepted(let wanted)):
-                try expect(outcomes == wanted, "\(what): batch \(index) came to \(outcomes), the model says \(wanted)")
+                try expect(
+                    outcomes == wanted,
+                    "\(what): batch \(index) came to \(Self.describe(outcomes)), the model says \(Self.describe(wanted))")
             case (.failure(.batchRefused(let refused)), .refused(let indices)):
                 try expect(
                     refused.map(\.index) == indices,
@@ -524,6 +533,16 @@ final class Simulation: @unchecked Sendable {
             return outcomes.compactMap { if case .created(let entry) = $0 { entry } else { nil } }
         }
         try expect(plan.created == created, "\(what): created \(plan.created.count), the model \(created.count)")
+    }
+
+    /// Outcomes in short: `created #12` or `replayed #3` (the transaction's sequence), with its id.
+    static func describe(_ outcomes: [PostingOutcome]) -> String {
+        outcomes.map { outcome in
+            switch outcome {
+            case .created(let entry): "created #\(entry.sequence) \(entry.transaction.id)"
+            case .replayed(let entry): "replayed #\(entry.sequence) \(entry.transaction.id)"
+            }
+        }.joined(separator: ", ")
     }
 
     func checkIntruderCommits() throws {
