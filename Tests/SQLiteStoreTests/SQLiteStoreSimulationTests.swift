@@ -357,6 +357,8 @@ final class Simulation: @unchecked Sendable {
                 if index % 200 == 0 || index == steps { try await fullCheck() }
             } catch let failure as SimulationFailure {
                 throw failure
+            } catch let failure as SimulationCheckError {
+                throw fail("a read inside another operation: \(failure.message)")
             } catch {
                 throw fail("unexpected error: \(error)")
             }
