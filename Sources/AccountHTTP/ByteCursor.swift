@@ -2,8 +2,8 @@ import AccountLedger
 import Foundation
 
 /// Writes ASCII text into memory the caller has reserved: the numbers, ids and instants of response bodies,
-/// without an intermediate String or a capacity check per byte (profiled: those were most of the cost of a
-/// statement page). The caller reserves enough; ``JSONWriter/raw(reserving:_:)`` says how much each part needs.
+/// without an intermediate String or a capacity check per byte (those were most of the cost of a statement
+/// page). The caller reserves enough; ``JSONWriter/raw(reserving:_:)`` says how much each part needs.
 struct ByteCursor {
     let out: UnsafeMutableRawBufferPointer
     private(set) var count = 0

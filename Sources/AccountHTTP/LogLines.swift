@@ -88,8 +88,8 @@ public struct LogLineHandler: LogHandler {
     }
 }
 
-/// Standard output for log lines, buffered: a `write(2)` per line cost a third of GET /ping's requests/s with
-/// a line per request (`scripts/bench --log-level info`). Lines collect in a buffer written out when it
+/// Standard output for log lines, buffered: a `write(2)` per line was a large share of GET /ping's cost with a
+/// line per request (docs/performance.md). Lines collect in a buffer written out when it
 /// passes 64 KiB, at once for a warning or worse, and by ``LogFlusher`` every 100 ms; so at most the last
 /// 100 ms of info lines can be lost if the process is killed, never a problem's line. Lines are whole and in
 /// order: they are appended, and written, under one lock.

@@ -3,8 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// Every request's id, log line and metrics, in one middleware (one frame and one pair of clock reads; as three
-/// middlewares they cost GET /ping about a tenth of its requests/s, `scripts/bench`):
+/// Every request's id, log line and metrics, in one middleware (one frame and one pair of clock reads; three
+/// middlewares cost more, docs/performance.md):
 /// - **Request id:** a client's well-formed `X-Request-Id` names its request, otherwise Hummingbird's generated
 ///   id does. It is in the metadata (`hb.request.id`) of every log line the request causes, since they are all
 ///   written through `context.logger`, and it is echoed in the response's `X-Request-Id`.

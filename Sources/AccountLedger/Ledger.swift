@@ -12,7 +12,7 @@ import Synchronization
 public final class Ledger: Service, Sendable {
     /// A bound on the postings of one write transaction, so that one commit never grows very large; a batch
     /// larger than this still commits whole, alone. Larger commits share more index pages and fsyncs
-    /// (store-benchmark, 1,000-item batches: 4,096 ~28% faster than 1,024).
+    /// (docs/performance.md, "Why the code is shaped so").
     static let maximumCommitSize = 4096
     /// The bound while single postings and other small batches arrive beside large ones, so that they never wait
     /// behind a long commit (see ``CommitQueue``).
@@ -175,8 +175,7 @@ public final class Ledger: Service, Sendable {
     /// what was accepted before, and returns.
     ///
     /// The loop runs at high priority: every commit answers many requests at once, so it should not wait behind
-    /// their handlers for a thread each time it resumes (measured on PostgreSQL under 64 connections: 0.4 ms
-    /// from the writer's call to its first query before, 0.1 ms after).
+    /// their handlers for a thread each time it resumes (docs/performance.md, "Why the code is shaped so").
     public func run() async {
         let writer = Task(priority: .high) {
             for await _ in queue.wakeUps.cancelOnGracefulShutdown() {

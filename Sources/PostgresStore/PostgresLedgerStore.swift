@@ -34,8 +34,8 @@ public struct PostgresLedgerStore: LedgerStore {
     /// GET /balance and GET /transaction/{id}: lookups that arrive together share one query (``ReadBatcher``).
     let balances: ReadBatcher<UUID, Int64>
     let transactions: ReadBatcher<UUID, LedgerEntry>
-    /// How many queries each of them may have under way at once (GET /balance, 64 connections, one run each:
-    /// 2 → 31,100 requests/s, 4 → 19,100, 8 → 21,600; one query per request: 15,700).
+    /// How many queries each of them may have under way at once: 2 served the most GET /balance requests
+    /// (docs/performance.md, "Why the code is shaped so").
     static let lookupConcurrency = 2
 
     public init(client: PostgresClient, logger: Logger) {

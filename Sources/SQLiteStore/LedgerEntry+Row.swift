@@ -5,7 +5,7 @@ import GRDB
 /// ids are 16-byte blobs.
 ///
 /// Read by column index from the statement itself (``Statement/rows(in:_:)``): neither a `Decodable` record
-/// (GET /transaction about a tenth slower, `scripts/bench`) nor GRDB's `Row` with a `Data` per UUID. So every
+/// (slower, docs/performance.md) nor GRDB's `Row` with a `Data` per UUID. So every
 /// statement that reads or writes a whole transaction names ``columns``, in that order (``SQLiteLedgerStore/SQL``).
 extension LedgerEntry {
     static let columns = "sequence, id, account_id, amount, created_at, balance_after"

@@ -66,14 +66,7 @@ extension SQLiteLedgerStore: Service {
                 await mergeWhileNeeded(retrying: false)
                 if let failing = merges.withLock({ $0.failing }) { throw failing }
             case .wait:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let waits = merges.withLock { merges in
-                        guard merges.merging else { return false }
-                        merges.waiters.append(continuation)
-                        return true
-                    }
-                    if !waits { continuation.resume() }
-                }
+                await mergerSettles()
             }
         }
     }
@@ -154,15 +147,18 @@ extension SQLiteLedgerStore: Service {
     /// Merges until no more than `backlogLimit` entries wait, or a merge fails, and returns once no merger runs.
     func mergesFinished() async {
         await mergeWhileNeeded(retrying: false)
-        while merges.withLock({ $0.merging }) {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let waits = merges.withLock { merges in
-                    guard merges.merging else { return false }
-                    merges.waiters.append(continuation)
-                    return true
-                }
-                if !waits { continuation.resume() }
+        while merges.withLock({ $0.merging }) { await mergerSettles() }
+    }
+
+    /// Returns after the merger's next merge, or at once when no merger runs.
+    private func mergerSettles() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waits = merges.withLock { merges in
+                guard merges.merging else { return false }
+                merges.waiters.append(continuation)
+                return true
             }
+            if !waits { continuation.resume() }
         }
     }
 

@@ -68,8 +68,8 @@ extension SQLiteLedgerStore {
     /// Every read of the ledger is a single SELECT, which SQLite already runs atomically on one snapshot, and it
     /// sees every commit that completed before it started, so the explicit read transaction of
     /// `DatabasePool.read` would only add two statements. Running it here rather than on the reader's dispatch
-    /// queue saves two thread switches per request, which cost far more than the index lookup itself (profiled:
-    /// SQLite was 3% of the samples of a GET /balance load, thread switching over a third). The pool is sized
+    /// queue saves two thread switches per request, which cost far more than the index lookup itself
+    /// (docs/performance.md, "Why the code is shaped so"). The pool is sized
     /// so that this never waits for a connection (see ``LedgerDatabase/open(path:durability:)``).
     private func read<T>(_ pool: DatabasePool, _ statement: (Database) throws -> T) throws -> T {
         try pool.unsafeRead(statement)

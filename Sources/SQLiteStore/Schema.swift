@@ -66,8 +66,8 @@ enum Schema {
         }
         migrator.registerMigration("v3: index tables filled in slices, apart from commits") { db in
             // A commit appends its transactions to the table and nothing else; their entries by id and by
-            // account go into two tables of their own later, many at a time (see IndexBacklog): 4x the postings
-            // a second in bulk loads, measured. The table is rebuilt without its UNIQUE id index (the ledger's
+            // account go into two tables of their own later, many at a time (see IndexBacklog; the figures are
+            // in docs/decisions/0004-index-file.md). The table is rebuilt without its UNIQUE id index (the ledger's
             // rules keep ids unique; `check` verifies it) and the covering index becomes a table. Both index
             // tables are cut into 16 slices by a hex digit of their key; index_progress says up to which
             // sequence each slice holds every entry. Here every slice is complete.

@@ -8,8 +8,8 @@ import GRDBSQLite
 ///
 /// A commit looks up every posting's id and account and inserts every created transaction: thousands of
 /// statement executions for a batch. GRDB's `StatementArguments` and record persistence build an array, a
-/// `Data` per UUID and (for records) a keyed container per execution; profiled on a 1,000-item batch load
-/// (`perf record` on `store-benchmark`), encoding the record took half of the writer's time. These bind the
+/// `Data` per UUID and (for records) a keyed container per execution, which was half of the writer's time in
+/// a bulk load (docs/performance.md, "Why the code is shaped so"). These bind the
 /// 16 bytes of a UUID and the integers in place, and read columns without a `Row` or a `Data` per UUID; the
 /// commit and the reads that return transaction records (up to a thousand a page) use them.
 extension Statement {

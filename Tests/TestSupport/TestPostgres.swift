@@ -104,7 +104,7 @@ package actor TestPostgres {
         var lastError: (any Error)?
         for _ in 0..<300 {
             do {
-                try await PostgresLedgerStore.within(.seconds(2)) { try await admin.query("SELECT 1") }
+                _ = try await PostgresLedgerStore.within(.seconds(2)) { try await admin.query("SELECT 1") }
                 return (url, admin)
             } catch {
                 lastError = error
