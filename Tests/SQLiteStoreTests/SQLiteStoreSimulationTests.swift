@@ -521,7 +521,8 @@ final class Simulation: @unchecked Sendable {
             case (.success(let outcomes), .accepted(let wanted)):
                 try expect(
                     outcomes == wanted,
-                    "\(what): batch \(index) came to \(Self.describe(outcomes)), the model says \(Self.describe(wanted))")
+                    "\(what): batch \(index) came to \(Self.describe(outcomes)), the model says \(Self.describe(wanted))"
+                )
             case (.failure(.batchRefused(let refused)), .refused(let indices)):
                 try expect(
                     refused.map(\.index) == indices,
