@@ -13,7 +13,6 @@ import ServiceLifecycle
 /// it lets the merge running finish and closes the database.
 extension SQLiteLedgerStore: Service {
     public func run() async throws {
-        merges.withLock { $0.serviced = true }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.measureFilesWhileRunning() }
             for await _ in wakeUps.cancelOnGracefulShutdown() {
@@ -21,7 +20,6 @@ extension SQLiteLedgerStore: Service {
             }
             group.cancelAll()
         }
-        merges.withLock { $0.serviced = false }
         // When the application fails instead (the group cancels its services, for example when the port is in
         // use), the database closes quietly, so that the failure is the one thing the operator reads.
         let graceful = !Task.isCancelled
@@ -34,8 +32,6 @@ extension SQLiteLedgerStore: Service {
         /// Whether a merger (the service's loop, or a commit held back by a full backlog) is merging: one at a
         /// time, as two would take the same entries.
         var merging = false
-        /// Whether ``run()`` is running, so merges that fail are retried by it.
-        var serviced = false
         /// Set once ``close()`` has begun, so that no merge starts.
         var closing = false
         /// While merges fail for a reason that may pass (a full disk, say) and are retried: the last failure.
@@ -53,10 +49,12 @@ extension SQLiteLedgerStore: Service {
                 case refuse(StoreUnavailableError)
                 case merge, wait, proceed
             }
+            // A merger that is retrying after a failure (the service, backing off) refuses; when none merges, the
+            // commit tries itself, so a store whose service is not running still recovers.
             let next = merges.withLock { merges -> Next in
-                if let failing = merges.failing { return .refuse(failing) }
                 if merges.closing { return .proceed }
-                return merges.merging ? .wait : .merge
+                guard merges.merging else { return .merge }
+                return merges.failing.map { .refuse($0) } ?? .wait
             }
             switch next {
             case .refuse(let failing): throw failing
