@@ -40,31 +40,31 @@ extension SQLiteLedgerStore: Service {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// Holds a commit back while the backlog is beyond its bound: it waits for the merger when one runs, merges
-    /// itself when none does, and is refused while merges fail.
+    /// Holds a commit back while the backlog is beyond its bound: it waits for the merger when one runs, and is
+    /// refused while that merger backs off after a failure. When no merger runs (a store whose service is not
+    /// running: a tool, a test), the commit merges itself, beyond the bound or to retry merges that failed.
     func keepBacklogBounded() async throws {
-        while waitingIndexEntries > backlogBound {
+        enum Next {
+            case refuse(StoreUnavailableError)
+            case merge, wait, proceed
+        }
+        while true {
             if let failure = mergeFailure.withLock({ $0 }) { throw failure }
-            enum Next {
-                case refuse(StoreUnavailableError)
-                case merge, wait, proceed
-            }
-            // A merger that is retrying after a failure (the service, backing off) refuses; when none merges, the
-            // commit tries itself, so a store whose service is not running still recovers.
+            let beyond = waitingIndexEntries > backlogBound
             let next = merges.withLock { merges -> Next in
                 if merges.closing { return .proceed }
-                guard merges.merging else { return .merge }
-                return merges.failing.map { .refuse($0) } ?? .wait
+                if merges.merging { return beyond ? merges.failing.map { .refuse($0) } ?? .wait : .proceed }
+                return beyond || merges.failing != nil ? .merge : .proceed
             }
             switch next {
-            case .refuse(let failing): throw failing
             case .proceed: return
+            case .refuse(let failing): throw failing
+            case .wait: await mergerSettles()
             case .merge:
                 wakeUp.yield()
                 await mergeWhileNeeded(retrying: false)
-                if let failing = merges.withLock({ $0.failing }) { throw failing }
-            case .wait:
-                await mergerSettles()
+                if waitingIndexEntries > backlogBound, let failing = merges.withLock({ $0.failing }) { throw failing }
+                if !beyond { return }
             }
         }
     }
