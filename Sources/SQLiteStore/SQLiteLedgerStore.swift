@@ -138,8 +138,8 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func commit(
         _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
-        if let failure = mergeFailure.withLock({ $0 }) { throw failure }
-        // Merges that fail (a full disk) stop commits only once the backlog reaches its bound.
+        // A merge that found a duplicate stops every commit; merges that fail (a full disk) stop commits only once
+        // the backlog reaches its bound.
         try await keepBacklogBounded()
         do {
             let plan = try await pool.writeWithoutTransaction { db in
