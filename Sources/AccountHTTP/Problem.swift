@@ -111,6 +111,16 @@ extension Problem {
                 title: "Balance out of range",
                 detail: "Amount \(transaction.amount) would take the balance of account \(transaction.accountID) "
                     + "outside the signed 64-bit range (\(Int64.min) to \(Int64.max)); nothing was recorded.")
+        case .insufficientFunds(let transaction, let minimum, let resulting):
+            self.init(
+                type: Self.type("insufficient-funds"), status: .unprocessableContent, title: "Insufficient funds",
+                detail: "Amount \(transaction.amount) would take account \(transaction.accountID) to \(resulting) "
+                    + "(its balance and open holds), below its minimum balance \(minimum); nothing was recorded.")
+        case .limitExceeded(let transaction, let maximum, let resulting):
+            self.init(
+                type: Self.type("limit-exceeded"), status: .unprocessableContent, title: "Balance limit exceeded",
+                detail: "Amount \(transaction.amount) would take account \(transaction.accountID) to \(resulting) "
+                    + "(its balance and open holds), above its maximum balance \(maximum); nothing was recorded.")
         case .batchRefused(let refused):
             self.init(
                 type: Self.type("batch-refused"), status: .unprocessableContent, title: "Batch refused",

@@ -223,7 +223,8 @@ public final class Ledger: Service, Sendable {
 
     /// The rules, applied to batches in order, and to each batch's postings in order, on what the store holds:
     /// a known id with the same account and amount is a replay, with anything else a conflict; an amount that
-    /// would take its account's balance out of 64 bits is refused. A posting sees the ones before it (the same
+    /// would take its account's balance out of 64 bits is refused, and so is one that breaks its account's limits
+    /// (``limitRefusal(of:on:)``). A posting sees the ones before it (the same
     /// id twice is a replay the second time). A batch with a refused posting is refused whole: what its other
     /// postings did is undone, so it changes nothing and does not disturb the batches around it; its refusal
     /// lists every refused posting.
@@ -237,13 +238,13 @@ public final class Ledger: Service, Sendable {
         let createdAt = max(now, snapshot.lastCreatedAt ?? now)
         var sequence = snapshot.lastSequence
         var recorded = snapshot.recorded
-        var balances = snapshot.balances
+        var accounts = snapshot.accounts
         for batch in batches {
             var outcomes: [PostingOutcome] = []
             outcomes.reserveCapacity(batch.transactions.count)
             var refused: [RefusedPosting] = []
             /// What each created posting replaced, to undo the batch if it is refused.
-            var undo: [(id: TransactionID, account: AccountID, balance: Int64?)] = []
+            var undo: [(id: TransactionID, account: AccountID, state: AccountState?)] = []
             for (index, posting) in batch.transactions.enumerated() {
                 if let existing = recorded[posting.id] {
                     if existing.transaction == posting {
@@ -256,18 +257,24 @@ public final class Ledger: Service, Sendable {
                     }
                     continue
                 }
-                let previous = balances[posting.accountID]
-                let (balance, overflow) = (previous ?? 0).addingReportingOverflow(posting.amount)
+                let previous = accounts[posting.accountID]
+                var state = previous ?? AccountState(balance: 0)
+                let (balance, overflow) = state.balance.addingReportingOverflow(posting.amount)
                 guard !overflow else {
                     refused.append(
                         RefusedPosting(index: index, transaction: posting, reason: .balanceOutOfRange(posting)))
                     continue
                 }
+                if let limit = limitRefusal(of: posting, on: state) {
+                    refused.append(RefusedPosting(index: index, transaction: posting, reason: limit))
+                    continue
+                }
+                state.balance = balance
                 sequence += 1
                 let entry = LedgerEntry(
                     transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)
                 undo.append((posting.id, posting.accountID, previous))
-                balances[posting.accountID] = balance
+                accounts[posting.accountID] = state
                 recorded[posting.id] = entry
                 outcomes.append(.created(entry))
             }
@@ -278,19 +285,39 @@ public final class Ledger: Service, Sendable {
             } else {
                 for change in undo.reversed() {
                     recorded[change.id] = nil
-                    balances[change.account] = change.balance
+                    accounts[change.account] = change.state
                 }
                 sequence -= Int64(undo.count)
                 plan.outcomes.append(.failure(.batchRefused(refused)))
             }
         }
-        plan.accounts = accountChanges(of: plan.created, from: snapshot.balances)
+        plan.accounts = accountChanges(of: plan.created, from: snapshot.accounts)
         return plan
     }
 
+    /// The limit `posting` breaks on an account in `state` (before it), if any. A posting that lowers the balance
+    /// is checked against the minimum with the account's pending debits counted (funds that holds reserve are not
+    /// available), one that raises it against the maximum with its pending credits counted; a posting that moves
+    /// the balance toward its allowed range is never refused, so a limit tightened below a balance never traps it.
+    static func limitRefusal(of posting: Transaction, on state: AccountState) -> LedgerError? {
+        let after = Int128(state.balance) + Int128(posting.amount)
+        if posting.amount < 0, let minimum = state.rules.minimumBalance,
+            case let available = after + Int128(state.pendingDebits), available < Int128(minimum)
+        {
+            return .insufficientFunds(posting, minimum: minimum, resulting: available)
+        }
+        if posting.amount > 0, let maximum = state.rules.maximumBalance,
+            case let reserved = after + Int128(state.pendingCredits), reserved > Int128(maximum)
+        {
+            return .limitExceeded(posting, maximum: maximum, resulting: reserved)
+        }
+        return nil
+    }
+
     /// Each account's change from created transactions, in the order of first touch.
-    private static func accountChanges(of created: [LedgerEntry], from balances: [AccountID: Int64]) -> [AccountChange]
-    {
+    private static func accountChanges(
+        of created: [LedgerEntry], from accounts: [AccountID: AccountState]
+    ) -> [AccountChange] {
         var position: [AccountID: Int] = [:]
         var changes: [(account: AccountID, balance: Int64, added: Int64)] = []
         for entry in created {
@@ -305,7 +332,7 @@ public final class Ledger: Service, Sendable {
         }
         return changes.map { change in
             AccountChange(
-                account: change.account, previousBalance: balances[change.account], balance: change.balance,
+                account: change.account, previousBalance: accounts[change.account]?.balance, balance: change.balance,
                 addedTransactions: change.added)
         }
     }

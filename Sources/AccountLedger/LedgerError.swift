@@ -4,6 +4,12 @@ public enum LedgerError: Error, Hashable, Sendable {
     case idempotencyConflict(requested: Transaction, recorded: Transaction)
     /// Applying the amount would take the balance outside the signed 64-bit range.
     case balanceOutOfRange(Transaction)
+    /// The posting would take the account below its minimum balance: `resulting` is its balance plus its pending
+    /// debits after it.
+    case insufficientFunds(Transaction, minimum: Int64, resulting: Int128)
+    /// The posting would take the account above its maximum balance: `resulting` is its balance plus its pending
+    /// credits after it.
+    case limitExceeded(Transaction, maximum: Int64, resulting: Int128)
     /// A batch was refused whole because of these postings, in batch order.
     case batchRefused([RefusedPosting])
     /// A batch posted as balanced (double-entry) whose amounts do not sum to zero.
@@ -14,8 +20,8 @@ public enum LedgerError: Error, Hashable, Sendable {
     case unavailable
 }
 
-/// A posting of a batch that the rules refused, and why: an ``LedgerError/idempotencyConflict(requested:recorded:)``
-/// or a ``LedgerError/balanceOutOfRange(_:)``.
+/// A posting of a batch that the rules refused, and why: an ``LedgerError/idempotencyConflict(requested:recorded:)``,
+/// a ``LedgerError/balanceOutOfRange(_:)``, or a limit of its account.
 public struct RefusedPosting: Hashable, Sendable {
     /// Its position in the batch, from 0.
     public let index: Int

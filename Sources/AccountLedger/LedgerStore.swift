@@ -52,21 +52,53 @@ extension LedgerStore {
 public struct LedgerSnapshot: Sendable {
     /// The recorded transactions whose ids are among the postings' (absent ids are not recorded).
     public var recorded: [TransactionID: LedgerEntry]
-    /// The balances of the postings' accounts that exist (absent accounts have no transaction yet).
-    public var balances: [AccountID: Int64]
+    /// The postings' accounts that exist: balance, pending sums and rules (absent accounts do not exist yet).
+    public var accounts: [AccountID: AccountState]
     /// The largest sequence recorded, 0 when none is.
     public var lastSequence: Int64
     /// The commit time of the last recorded transaction; a new commit is never earlier.
     public var lastCreatedAt: Timestamp?
 
     public init(
-        recorded: [TransactionID: LedgerEntry] = [:], balances: [AccountID: Int64] = [:], lastSequence: Int64 = 0,
-        lastCreatedAt: Timestamp? = nil
+        recorded: [TransactionID: LedgerEntry] = [:], accounts: [AccountID: AccountState] = [:],
+        lastSequence: Int64 = 0, lastCreatedAt: Timestamp? = nil
     ) {
         self.recorded = recorded
-        self.balances = balances
+        self.accounts = accounts
         self.lastSequence = lastSequence
         self.lastCreatedAt = lastCreatedAt
+    }
+}
+
+/// What the rules need to know of an account that exists.
+public struct AccountState: Sendable, Hashable {
+    public var balance: Int64
+    /// The sum of the account's open holds' negative amounts (≤ 0) and of their positive ones (≥ 0).
+    public var pendingDebits: Int64
+    public var pendingCredits: Int64
+    public var rules: AccountRules
+
+    public init(balance: Int64, pendingDebits: Int64 = 0, pendingCredits: Int64 = 0, rules: AccountRules = .none) {
+        self.balance = balance
+        self.pendingDebits = pendingDebits
+        self.pendingCredits = pendingCredits
+        self.rules = rules
+    }
+}
+
+/// What an account's postings must keep to: its currency and its balance limits (nil: none).
+public struct AccountRules: Sendable, Hashable {
+    public var currency: String?
+    public var minimumBalance: Int64?
+    public var maximumBalance: Int64?
+
+    /// No currency, no limits: an account that a posting opened.
+    public static let none = AccountRules()
+
+    public init(currency: String? = nil, minimumBalance: Int64? = nil, maximumBalance: Int64? = nil) {
+        self.currency = currency
+        self.minimumBalance = minimumBalance
+        self.maximumBalance = maximumBalance
     }
 }
 

@@ -119,7 +119,7 @@ public struct PostgresLedgerStore: LedgerStore {
                     balanceAfter: balanceAfter)
                 snapshot.recorded[entry.transaction.id] = entry
             case (2, let id?, _, _, _):
-                snapshot.balances[AccountID(id)] = number
+                snapshot.accounts[AccountID(id)] = AccountState(balance: number)
             default:
                 throw UnexpectedSnapshotRow(kind: kind)
             }

@@ -214,10 +214,10 @@ public final class SQLiteLedgerStore: LedgerStore {
                         snapshot.recorded[posting.id] = recorded
                     }
                 }
-                if snapshot.balances[posting.accountID] == nil {
+                if snapshot.accounts[posting.accountID] == nil {
                     balanceByID.bind(.uuid(posting.accountID.uuid))
                     if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
-                        snapshot.balances[posting.accountID] = balance
+                        snapshot.accounts[posting.accountID] = AccountState(balance: balance)
                     }
                 }
             }

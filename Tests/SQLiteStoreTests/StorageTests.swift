@@ -140,7 +140,7 @@ import Testing
                 await #expect {
                     _ = try await store.commit([posting]) { snapshot in
                         var stale = snapshot
-                        stale.balances[account] = 4
+                        stale.accounts[account] = AccountState(balance: 4)
                         return Ledger.plan([Batch([posting])], on: stale, now: .now())
                     }
                 } throws: { error in
