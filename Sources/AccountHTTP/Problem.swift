@@ -133,10 +133,17 @@ extension Problem {
                     index: item.index, transactionID: item.transaction.id,
                     type: problem.type, detail: problem.detail)
             }
-        case .unbalanced(let sum):
+        case .unbalanced(let sum, let currency):
             self.init(
                 type: Self.type("unbalanced"), status: .unprocessableContent, title: "Batch not balanced",
-                detail: "The batch is posted as balanced, but its amounts sum to \(sum), not 0; nothing was recorded.")
+                detail: "The batch is posted as balanced, but its amounts"
+                    + (currency.map { " in \($0)" } ?? "") + " sum to \(sum), not 0; nothing was recorded.")
+        case .currencyMismatch(let transaction, let requested, let account):
+            self.init(
+                type: Self.type("currency-mismatch"), status: .unprocessableContent, title: "Currency mismatch",
+                detail: "Transaction \(transaction.id) names currency \(requested), but account "
+                    + "\(transaction.accountID) " + (account.map { "holds \($0)" } ?? "has no currency")
+                    + "; nothing was recorded.")
         case .accountNotFound(let account):
             self.init(status: .notFound, detail: "Account \(account) has no transactions.")
         case .transactionNotFound(let id):

@@ -64,11 +64,11 @@ public final class Ledger: Service, Sendable {
 
     /// Posts a batch: its postings are applied in order, all or nothing, in one commit, each idempotent by its
     /// own id as ``post(_:)-(Transaction)`` is. It returns their outcomes, in order, once the commit is durable.
-    /// - Throws: ``LedgerError/unbalanced(sum:)`` for a balanced batch whose amounts do not sum to zero,
+    /// - Throws: ``LedgerError/unbalanced(sum:currency:)`` for a balanced batch whose amounts do not sum to zero
+    ///   in a currency,
     ///   ``LedgerError/batchRefused(_:)`` listing every posting the rules refused, or what ``post(_:)`` throws
     ///   otherwise. Nothing of the batch was written when it throws.
     public func post(_ batch: Batch) async throws -> [PostingOutcome] {
-        if batch.balanced, case let sum = batch.sum, sum != 0 { throw LedgerError.unbalanced(sum: sum) }
         return try await answered { [queue] in
             try await withCheckedThrowingContinuation { continuation in
                 queue.enqueue(batch, continuation)
@@ -245,7 +245,20 @@ public final class Ledger: Service, Sendable {
             var refused: [RefusedPosting] = []
             /// What each created posting replaced, to undo the batch if it is refused.
             var undo: [(id: TransactionID, account: AccountID, state: AccountState?)] = []
+            if batch.balanced, let (currency, sum) = unbalancedCurrency(of: batch, on: accounts) {
+                plan.outcomes.append(.failure(.unbalanced(sum: sum, currency: currency)))
+                continue
+            }
             for (index, posting) in batch.transactions.enumerated() {
+                if let requested = batch.currencies[index],
+                    case let currency = accounts[posting.accountID]?.rules.currency, requested != currency
+                {
+                    refused.append(
+                        RefusedPosting(
+                            index: index, transaction: posting,
+                            reason: .currencyMismatch(posting, requested: requested, account: currency)))
+                    continue
+                }
                 if let existing = recorded[posting.id] {
                     if existing.transaction == posting {
                         outcomes.append(.replayed(existing))
@@ -293,6 +306,21 @@ public final class Ledger: Service, Sendable {
         }
         plan.accounts = accountChanges(of: plan.created, from: snapshot.accounts)
         return plan
+    }
+
+    /// The first currency (in the order of the batch's items) whose amounts do not sum to zero, and their sum; the
+    /// accounts without a currency (new ones among them) form one group, nil.
+    static func unbalancedCurrency(
+        of batch: Batch, on accounts: [AccountID: AccountState]
+    ) -> (currency: String?, sum: Int128)? {
+        var sums: [String?: Int128] = [:]
+        var order: [String?] = []
+        for posting in batch.transactions {
+            let currency = accounts[posting.accountID]?.rules.currency
+            if sums[currency] == nil { order.append(currency) }
+            sums[currency, default: 0] += Int128(posting.amount)
+        }
+        return order.first { sums[$0] != 0 }.map { ($0, sums[$0]!) }
     }
 
     /// The limit `posting` breaks on an account in `state` (before it), if any. A posting that lowers the balance

@@ -12,8 +12,11 @@ public enum LedgerError: Error, Hashable, Sendable {
     case limitExceeded(Transaction, maximum: Int64, resulting: Int128)
     /// A batch was refused whole because of these postings, in batch order.
     case batchRefused([RefusedPosting])
-    /// A batch posted as balanced (double-entry) whose amounts do not sum to zero.
-    case unbalanced(sum: Int128)
+    /// A batch posted as balanced (double-entry) whose amounts do not sum to zero in a currency (nil: among the
+    /// accounts that have none).
+    case unbalanced(sum: Int128, currency: String?)
+    /// The posting names a currency that is not its account's (`account` nil: the account has none).
+    case currencyMismatch(Transaction, requested: String, account: String?)
     case accountNotFound(AccountID)
     case transactionNotFound(TransactionID)
     /// The ledger is shutting down and accepts no more postings; the request may be retried elsewhere or later.

@@ -96,12 +96,15 @@ public struct Batch: Hashable, Sendable {
     public static let maximumCount = 10_000
 
     public let transactions: [Transaction]
-    /// Whether this is a double-entry posting, whose amounts must sum to exactly zero.
+    /// Whether this is a double-entry posting, whose amounts must sum to exactly zero in each currency.
     public let balanced: Bool
+    /// The currency an item names (by its index), which must be its account's: checked, not recorded.
+    public let currencies: [Int: String]
 
-    public init(_ transactions: [Transaction], balanced: Bool = false) {
+    public init(_ transactions: [Transaction], balanced: Bool = false, currencies: [Int: String] = [:]) {
         self.transactions = transactions
         self.balanced = balanced
+        self.currencies = currencies
     }
 
     /// The exact sum of the amounts: 10,000 amounts of 64 bits cannot overflow 128.
