@@ -4,16 +4,26 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// GET /balance/{account_id} (now or `?at=` an instant), GET /accounts/{account_id}/transactions (the statement)
-/// and GET /max_transaction_volume.
+/// GET /balance/{account_id} (now or `?at=` an instant), the account document (GET and PUT
+/// /accounts/{account_id}), the account list (GET /accounts), GET /accounts/{account_id}/transactions (the
+/// statement) and GET /max_transaction_volume.
 struct AccountController<Context: RequestContext> {
     let ledger: Ledger
     /// The last max-volume answer, encoded, and the ledger's ``Ledger/answersVersion`` it was read at: with many
     /// accounts tied the answer is megabytes, and clients that poll it should cost one read per commit at most.
     let volumeAnswer = VersionedAnswer()
+    let bodies: RequestBodies
+
+    init(ledger: Ledger, bodies: RequestBodies) {
+        self.ledger = ledger
+        self.bodies = bodies
+    }
 
     func addRoutes(to router: Router<Context>) {
         router.get("/balance/{account_id}", use: balance)
+        router.get("/accounts", use: list)
+        router.get("/accounts/{account_id}", use: document)
+        router.put("/accounts/{account_id}", use: configure)
         router.get("/accounts/{account_id}/transactions", use: statement)
         router.get("/max_transaction_volume", use: maxTransactionVolume)
     }
@@ -29,6 +39,45 @@ struct AccountController<Context: RequestContext> {
             )
         }
         return BalanceResponse(balance: try await ledger.balance(of: account, at: instant))
+    }
+
+    @Sendable func document(_ request: Request, context: Context) async throws -> AccountResponse {
+        let account = try context.parameters.identifier("account_id", as: AccountID.self)
+        return AccountResponse(account: try await ledger.account(account))
+    }
+
+    /// 201 when it opened the account, 200 when the account existed (whether or not its settings changed).
+    @Sendable func configure(_ request: Request, context: Context) async throws -> EditedResponse<AccountResponse> {
+        let account = try context.parameters.identifier("account_id", as: AccountID.self)
+        let settings = try await AccountSettingsRequest(request, bodies: bodies).settings
+        let plan = try await ledger.configure(account, as: settings)
+        return EditedResponse(
+            status: plan.outcome == .opened ? .created : .ok, response: AccountResponse(account: plan.account))
+    }
+
+    /// Accounts in id order after `after`, at most `limit`, with one optional `metadata.KEY=VALUE` filter; `next`
+    /// (and a `Link` header) names the following page, null on the last.
+    @Sendable func list(_ request: Request, context: Context) async throws -> EditedResponse<AccountListResponse> {
+        let limit = try request.pageSize()
+        var after: AccountID?
+        if let text = try request.queryParameter("after") {
+            guard let id = AccountID(parsing: String(text)) else {
+                throw Problem.badRequest("after \(Problem.quoted(text)) is not a UUID.")
+            }
+            after = id
+        }
+        let filter = try request.metadataFilter()
+        let accounts = try await ledger.accounts(after: after, limit: limit + 1, filter: filter)
+        let page = Array(accounts.prefix(limit))
+        var headers = HTTPFields()
+        var next: String?
+        if accounts.count > page.count, let last = page.last {
+            next =
+                "/accounts?limit=\(limit)&after=\(last.id)"
+                + (filter.map { "&metadata.\(QueryText.encoded($0.key))=\(QueryText.encoded($0.value))" } ?? "")
+            headers[.link] = "<\(next!)>; rel=\"next\""
+        }
+        return EditedResponse(headers: headers, response: AccountListResponse(accounts: page, next: next))
     }
 
     /// Newest first; `next` (and a `Link: <…>; rel="next"` header) names the following page, null on the last.

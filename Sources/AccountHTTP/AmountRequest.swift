@@ -4,12 +4,16 @@ import Hummingbird
 import NIOCore
 
 /// A validated POST /amount request: the `Transaction-Id` header and the JSON body
-/// `{"account_id": "<uuid>", "amount": <integer>}`. Unknown body members are ignored.
+/// `{"account_id": "<uuid>", "amount": <integer>}`, with an optional `currency` and `metadata`. Unknown body
+/// members are ignored.
 struct AmountRequest {
-    /// Bodies are a few dozen bytes; anything past this is refused with 413 without being read.
-    static let maximumBodySize = 16 * 1024
+    /// Bodies are a few dozen bytes, or a few kilobytes with metadata (32 members of 64 and 256 characters,
+    /// each written as `\uXXXX` escapes at worst); anything past this is refused with 413 without being read.
+    static let maximumBodySize = 160 * 1024
 
     let transaction: Transaction
+    /// The currency the client says the account holds (checked by the ledger), if it names one.
+    let currency: String?
 
     /// Validates the request in the order a client would fix it: media type (415), the Transaction-Id
     /// header (400), the body's size (413), then its content (400).
@@ -21,13 +25,16 @@ struct AmountRequest {
         guard let id = TransactionID(parsing: header) else {
             throw Problem.badRequest("The Transaction-Id header \(Problem.quoted(header)) is not a UUID.")
         }
-        let (accountID, amount) = try await request.withBody(
-            upTo: Self.maximumBodySize, bodies: bodies, Self.decodeBody)
-        transaction = Transaction(id: id, accountID: accountID, amount: amount)
+        let members = try await request.withBody(upTo: Self.maximumBodySize, bodies: bodies, Self.decodeBody)
+        transaction = Transaction(
+            id: id, accountID: members.accountID, amount: members.amount, metadata: members.metadata)
+        currency = members.currency
     }
 
     /// Decodes the JSON body, reporting the first thing wrong with it.
-    static func decodeBody(_ bytes: UnsafeRawBufferPointer) throws -> (AccountID, Int64) {
+    static func decodeBody(
+        _ bytes: UnsafeRawBufferPointer
+    ) throws -> (accountID: AccountID, amount: Int64, currency: String?, metadata: Metadata) {
         var reader = JSONBodyReader(bytes)
         let members: PostingMembers
         do {
@@ -45,7 +52,9 @@ struct AmountRequest {
         if let repeated = members.repeated { throw repeated }
         return (
             try PostingMembers.required(members.accountID, "account_id", "a UUID string", subject: "The body"),
-            try PostingMembers.required(members.amount, "amount", "an integer", subject: "The body")
+            try PostingMembers.required(members.amount, "amount", "an integer", subject: "The body"),
+            try PostingMembers.optional(members.currency, absent: nil),
+            try PostingMembers.optional(members.metadata, absent: .empty)
         )
     }
 }

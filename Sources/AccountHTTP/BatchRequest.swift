@@ -6,9 +6,10 @@ import NIOCore
 /// "<uuid>", "amount": <integer>}, …], "balanced": <boolean>}`, 1 to ``Batch/maximumCount`` items; `balanced`
 /// is optional (false). Unknown members are ignored, as in POST /amount.
 struct BatchRequest {
-    /// Fits ``Batch/maximumCount`` items of the longest valid spelling without whitespace: every character of
-    /// the names and UUIDs written as a `\uXXXX` escape and a 20-character amount, 650 bytes an item.
-    static let maximumBodySize = 8 * 1024 * 1024
+    /// Fits ``Batch/maximumCount`` items of the longest valid spelling without whitespace and without metadata
+    /// (every character of the names and UUIDs written as a `\uXXXX` escape and a 20-character amount, 650 bytes
+    /// an item), or items of about a kilobyte of metadata each.
+    static let maximumBodySize = 16 * 1024 * 1024
 
     let batch: Batch
 
@@ -23,6 +24,7 @@ struct BatchRequest {
     static func decodeBody(_ bytes: UnsafeRawBufferPointer) throws -> Batch {
         var reader = JSONBodyReader(bytes)
         var transactions: [Transaction]?
+        var currencies: [Int: String] = [:]
         var balanced: Result<Bool, Problem>?
         /// The first wrong item value: reported once the whole body is known to be JSON.
         var firstItemProblem: Problem?
@@ -37,7 +39,7 @@ struct BatchRequest {
                 switch name {
                 case "transactions":
                     guard transactions == nil else { throw Problem.badRequest("The body has transactions twice.") }
-                    transactions = try readItems(&reader, firstProblem: &firstItemProblem)
+                    transactions = try readItems(&reader, currencies: &currencies, firstProblem: &firstItemProblem)
                 case "balanced":
                     guard balanced == nil else { throw Problem.badRequest("The body has balanced twice.") }
                     guard try reader.peekKind() == .bool else {
@@ -59,14 +61,14 @@ struct BatchRequest {
                 "The body has no transactions: an array of 1 to \(Batch.maximumCount) is required.")
         }
         if let firstItemProblem { throw firstItemProblem }
-        return Batch(transactions, balanced: try balanced?.get() ?? false)
+        return Batch(transactions, balanced: try balanced?.get() ?? false, currencies: currencies)
     }
 
     /// The items, each straight from the body into a ``Transaction``. The first problem with them (a wrong
     /// item, none, or more than ``Batch/maximumCount``) is kept in `firstProblem`, and the rest is only checked
     /// for syntax.
     private static func readItems(
-        _ reader: inout JSONBodyReader, firstProblem: inout Problem?
+        _ reader: inout JSONBodyReader, currencies: inout [Int: String], firstProblem: inout Problem?
     ) throws -> [Transaction] {
         guard try reader.peekKind() == .array else {
             try reader.skipValue()
@@ -97,7 +99,11 @@ struct BatchRequest {
                     Transaction(
                         id: try item(members.transactionID, "transaction_id", "a UUID string", subject),
                         accountID: try item(members.accountID, "account_id", "a UUID string", subject),
-                        amount: try item(members.amount, "amount", "an integer", subject)))
+                        amount: try item(members.amount, "amount", "an integer", subject),
+                        metadata: try optionalItem(members.metadata, absent: .empty, subject)))
+                if let currency = try optionalItem(members.currency, absent: nil, subject) {
+                    currencies[index] = currency
+                }
             } catch let problem as Problem {
                 firstProblem = firstProblem ?? problem
             }
@@ -106,6 +112,17 @@ struct BatchRequest {
             firstProblem = .badRequest("transactions is empty; a batch holds 1 to \(Batch.maximumCount) items.")
         }
         return transactions
+    }
+
+    /// An optional member of an item, or its problem with the item's index in front.
+    private static func optionalItem<Value>(
+        _ member: Result<Value, Problem>?, absent: Value, _ subject: String
+    ) throws -> Value {
+        do {
+            return try PostingMembers.optional(member, absent: absent)
+        } catch let problem as Problem {
+            throw Problem.badRequest("\(subject): \(problem.detail)")
+        }
     }
 
     /// A member of an item, or its problem with the item's index in front.

@@ -71,6 +71,23 @@ struct JSONWriter {
         raw(reserving: 20) { $0.put(number) }
     }
 
+    /// A sum that may not fit 64 bits (an available balance), exactly.
+    mutating func value(_ number: Int128) {
+        if let small = Int64(exactly: number) { return value(small) }
+        separate()
+        buffer.writeString(String(number))
+    }
+
+    /// A metadata object, members in key order.
+    mutating func value(_ metadata: Metadata) {
+        object { json in
+            for member in metadata.members {
+                json.key(member.key)
+                json.value(member.value)
+            }
+        }
+    }
+
     mutating func null() {
         raw(reserving: 4) { $0.put("null") }
     }

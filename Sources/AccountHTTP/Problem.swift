@@ -99,12 +99,16 @@ extension Problem {
     init(_ error: LedgerError) {
         switch error {
         case .idempotencyConflict(let requested, let recorded):
+            let differs =
+                requested.accountID == recorded.accountID && requested.amount == recorded.amount
+                ? " (its metadata differs)" : ""
             self.init(
                 type: Self.type("idempotency-conflict"), status: .unprocessableContent,
                 title: "Transaction-Id already used",
                 detail: "Transaction \(requested.id) is already recorded for account \(recorded.accountID) "
-                    + "with amount \(recorded.amount); it cannot be reused for account \(requested.accountID) "
-                    + "with amount \(requested.amount).")
+                    + "with amount \(recorded.amount) and metadata \(recorded.metadata); it cannot be reused for "
+                    + "account \(requested.accountID) with amount \(requested.amount) and metadata "
+                    + "\(requested.metadata)\(differs).")
         case .balanceOutOfRange(let transaction):
             self.init(
                 type: Self.type("balance-out-of-range"), status: .unprocessableContent,
@@ -144,8 +148,17 @@ extension Problem {
                 detail: "Transaction \(transaction.id) names currency \(requested), but account "
                     + "\(transaction.accountID) " + (account.map { "holds \($0)" } ?? "has no currency")
                     + "; nothing was recorded.")
+        case .currencyFixed(let account, let currency, let requested):
+            self.init(
+                type: Self.type("currency-fixed"), status: .unprocessableContent, title: "Currency fixed",
+                detail: "Account \(account) has transactions in " + (currency ?? "no currency")
+                    + ", so its currency cannot change to " + (requested ?? "none") + "; nothing was changed.")
         case .accountNotFound(let account):
-            self.init(status: .notFound, detail: "Account \(account) has no transactions.")
+            self.init(status: .notFound, detail: "Account \(account) does not exist.")
+        case .noTransactionBy(let account, let instant):
+            self.init(
+                status: .notFound,
+                detail: "Account \(account) had no transaction at or before \(instant.rfc3339).")
         case .transactionNotFound(let id):
             self.init(status: .notFound, detail: "No transaction has id \(id).")
         case .unavailable:

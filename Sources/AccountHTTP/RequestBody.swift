@@ -97,8 +97,8 @@ public final class RequestBodies: Sendable {
 private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
 
-/// The members of a posting in a JSON object: `account_id` and `amount`, and in a batch item `transaction_id`.
-/// Members it does not know are skipped.
+/// The members of a posting in a JSON object: `account_id`, `amount`, optionally `currency` (checked against the
+/// account's) and `metadata`, and in a batch item `transaction_id`. Members it does not know are skipped.
 ///
 /// A wrong value or a member given twice is remembered, not thrown, so that a body that is not JSON at all is
 /// reported as such, and the reader stays in step with the body.
@@ -106,6 +106,8 @@ struct PostingMembers {
     var transactionID: Result<TransactionID, Problem>?
     var accountID: Result<AccountID, Problem>?
     var amount: Result<Int64, Problem>?
+    var currency: Result<String?, Problem>?
+    var metadata: Result<Metadata, Problem>?
     /// The first member given twice.
     var repeated: Problem?
 
@@ -122,7 +124,11 @@ struct PostingMembers {
                 members.accountID = try readIdentifier(&reader, name: name)
             case "amount" where members.amount == nil:
                 members.amount = try readAmount(&reader)
-            case "transaction_id" where withTransactionID, "account_id", "amount":
+            case "currency" where members.currency == nil:
+                members.currency = try MemberValues.currency(&reader, field: name)
+            case "metadata" where members.metadata == nil:
+                members.metadata = try MemberValues.metadata(&reader, field: name)
+            case "transaction_id" where withTransactionID, "account_id", "amount", "currency", "metadata":
                 members.repeated = members.repeated ?? Problem.badRequest("\(subject) has \(name) twice.")
                 try reader.skipValue()
             default:
@@ -130,6 +136,11 @@ struct PostingMembers {
             }
         }
         return members
+    }
+
+    /// The value of an optional member (`absent` when it is not there), or its problem.
+    static func optional<Value>(_ member: Result<Value, Problem>?, absent: Value) throws -> Value {
+        try member?.get() ?? absent
     }
 
     /// The value of a member that must be present, or the problem of a missing or wrong one.

@@ -1,7 +1,7 @@
 import AccountLedger
 
 /// A transaction record: `{"transaction_id": "…", "account_id": "…", "amount": 7, "sequence": 12,
-/// "created_at": "2026-11-25T09:04:17.123Z", "balance_after": 19}`.
+/// "created_at": "2026-11-25T09:04:17.123Z", "balance_after": 19, "metadata": {}}`.
 struct TransactionResponse: JSONBody {
     let entry: LedgerEntry
 
@@ -34,6 +34,65 @@ struct TransactionResponse: JSONBody {
             out.put(entry.createdAt)
             out.put(#"","balance_after":"#)
             out.put(entry.balanceAfter)
+            if entry.transaction.metadata.isEmpty { out.put(#","metadata":{}"#) }
+        }
+        if !entry.transaction.metadata.isEmpty {
+            json.key("metadata")
+            json.value(entry.transaction.metadata)
+        }
+    }
+}
+
+/// The account document: `{"account_id": "…", "currency": "USD", "minimum_balance": 0, "maximum_balance": null,
+/// "metadata": {…}, "balance": 120, "pending_debits": -20, "pending_credits": 0, "available_balance": 100,
+/// "transaction_count": 12, "created_at": "…"}`.
+struct AccountResponse: JSONBody {
+    let account: Account
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in Self.writeMembers(of: account, to: &json) }
+    }
+
+    static func writeMembers(of account: Account, to json: inout JSONWriter) {
+        let (state, rules) = (account.state, account.state.rules)
+        json.key("account_id")
+        json.value(account.id)
+        json.key("currency")
+        if let currency = rules.currency { json.value(currency) } else { json.null() }
+        json.key("minimum_balance")
+        if let minimum = rules.minimumBalance { json.value(minimum) } else { json.null() }
+        json.key("maximum_balance")
+        if let maximum = rules.maximumBalance { json.value(maximum) } else { json.null() }
+        json.key("metadata")
+        json.value(account.metadata)
+        json.key("balance")
+        json.value(state.balance)
+        json.key("pending_debits")
+        json.value(state.pendingDebits)
+        json.key("pending_credits")
+        json.value(state.pendingCredits)
+        json.key("available_balance")
+        json.value(account.availableBalance)
+        json.key("transaction_count")
+        json.value(account.transactionCount)
+        json.key("created_at")
+        json.value(account.createdAt)
+    }
+}
+
+/// A page of accounts: `{"accounts": [documents], "next": "/accounts?…" or null}`.
+struct AccountListResponse: JSONBody {
+    let accounts: [Account]
+    let next: String?
+
+    var estimatedSize: Int { 64 + 400 * accounts.count }
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("accounts")
+            json.array(accounts) { json, account in json.object { AccountResponse.writeMembers(of: account, to: &$0) } }
+            json.key("next")
+            if let next { json.value(next) } else { json.null() }
         }
     }
 }

@@ -23,7 +23,7 @@ package func buildRouter(
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
     router.get("/metrics") { _, _ in MetricsResponse(text: metrics.scrape()) }
     TransactionController(ledger: ledger, bodies: bodies).addRoutes(to: router)
-    AccountController(ledger: ledger).addRoutes(to: router)
+    AccountController(ledger: ledger, bodies: bodies).addRoutes(to: router)
     router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))
     return router
 }

@@ -17,7 +17,8 @@ struct TransactionController<Context: RequestContext> {
 
     /// Answers 200 with the transaction whether it is new or a replay; a replay carries `Idempotent-Replayed: true`.
     @Sendable func post(_ request: Request, context: Context) async throws -> EditedResponse<TransactionResponse> {
-        let outcome = try await ledger.post(AmountRequest(request, bodies: bodies).transaction)
+        let posting = try await AmountRequest(request, bodies: bodies)
+        let outcome = try await ledger.post(posting.transaction, currency: posting.currency)
         var headers = HTTPFields()
         if case .replayed = outcome {
             headers[.idempotentReplayed] = "true"

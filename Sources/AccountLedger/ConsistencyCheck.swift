@@ -29,6 +29,10 @@ public struct ConsistencyCheck: Sendable {
         /// created_at is earlier than the previous transaction's.
         public var historyErrors: [String] = []
 
+        /// Accounts whose pending sums are not the sums of their open holds (there are no holds yet: they must be
+        /// zero), or whose metadata is not in the form the store writes (``Metadata/canonicalJSON``).
+        public var accountErrors: [String] = []
+
         /// Index tables that disagree with the transactions (SQLite: an entry missing, extra or different in a
         /// slice's merged range), and ids recorded twice.
         public var indexErrors: [String] = []
@@ -37,6 +41,7 @@ public struct ConsistencyCheck: Sendable {
 
         public var isConsistent: Bool {
             discrepancies.isEmpty && integrityErrors.isEmpty && historyErrors.isEmpty && indexErrors.isEmpty
+                && accountErrors.isEmpty
         }
     }
 
@@ -73,8 +78,20 @@ public struct ConsistencyCheck: Sendable {
             lastCreatedAt = createdAt
         }
 
-        package mutating func account(_ id: UUID, balance: Int64, count: Int64) {
+        /// Balance limits are not checked: a limit may be tightened below a balance, which it then only keeps from
+        /// moving further away.
+        package mutating func account(
+            _ id: UUID, balance: Int64, count: Int64, pendingDebits: Int64, pendingCredits: Int64, metadata: String?
+        ) {
             report.accounts += 1
+            if pendingDebits != 0 || pendingCredits != 0 {
+                report.accountErrors.append(
+                    "account \(AccountID(id)): pending debits \(pendingDebits) and credits \(pendingCredits), "
+                        + "but it has no open holds")
+            }
+            if metadata != nil, Metadata(canonicalJSON: metadata)?.canonicalJSON != metadata {
+                report.accountErrors.append("account \(AccountID(id)): its metadata is not in canonical form")
+            }
             let (sum, transactions) = sums.removeValue(forKey: id) ?? (0, 0)
             if Int128(balance) != sum || count != transactions {
                 report.discrepancies.append(

@@ -54,9 +54,10 @@ public final class Ledger: Service, Sendable {
     ///   account or amount, ``LedgerError/balanceOutOfRange(_:)`` when the balance would leave 64 bits,
     ///   ``LedgerError/unavailable`` once the ledger is shutting down, or the store's error when the commit
     ///   failed (then nothing of it was written).
-    public func post(_ transaction: Transaction) async throws -> PostingOutcome {
+    /// With `currency`, the account must hold that currency (else ``LedgerError/currencyMismatch(_:requested:account:)``).
+    public func post(_ transaction: Transaction, currency: String? = nil) async throws -> PostingOutcome {
         do {
-            return try await post(Batch([transaction]))[0]
+            return try await post(Batch([transaction], currencies: currency.map { [0: $0] } ?? [:]))[0]
         } catch LedgerError.batchRefused(let refused) {
             throw refused[0].reason
         }
@@ -100,17 +101,17 @@ public final class Ledger: Service, Sendable {
     }
 
     /// The balance right after the account's last transaction committed at or before `instant`.
-    /// - Throws: ``LedgerError/accountNotFound(_:)`` when the account had no transaction by then.
+    /// - Throws: ``LedgerError/noTransactionBy(_:_:)`` when the account had no transaction by then.
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64 {
         guard let balance = try await answered({ [store] in try await store.balance(of: account, at: instant) }) else {
-            throw LedgerError.accountNotFound(account)
+            throw LedgerError.noTransactionBy(account, instant)
         }
         return balance
     }
 
     /// One page of the account's statement: its transactions with a sequence below `before` (from the newest
     /// when nil), newest first, at most `limit`.
-    /// - Throws: ``LedgerError/accountNotFound(_:)`` for an account without transactions.
+    /// - Throws: ``LedgerError/accountNotFound(_:)`` for an account that does not exist.
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
         try await answered { [store] in
             let page = try await store.statement(of: account, before: before, limit: limit)
@@ -169,6 +170,63 @@ public final class Ledger: Service, Sendable {
 
     public func transactionVolume() async throws -> TransactionVolume {
         try await answered { [store] in try await store.transactionVolume() }
+    }
+
+    /// Opens the account with `settings`, or sets them whole on the account that exists, in a commit of its own
+    /// (serialized with the postings' commits by the store's write transaction): every commit after it applies
+    /// the new limits. Repeating it changes nothing. It returns what it did and the account as it left it.
+    /// - Throws: ``LedgerError/currencyFixed(_:currency:requested:)`` when the currency would change on an
+    ///   account that has transactions, or what ``post(_:)`` throws for an unavailable store.
+    public func configure(_ account: AccountID, as settings: AccountSettings) async throws -> ConfigurationPlan {
+        try await answered { [store, clock] in
+            try await store.configure(account) { existing in
+                Self.configuration(of: account, as: settings, on: existing, now: clock())
+            }
+        }
+    }
+
+    /// The account's document.
+    /// - Throws: ``LedgerError/accountNotFound(_:)`` for an account that does not exist.
+    public func account(_ id: AccountID) async throws -> Account {
+        guard let account = try await answered({ [store] in try await store.account(id) }) else {
+            throw LedgerError.accountNotFound(id)
+        }
+        return account
+    }
+
+    /// Accounts in id order after `after`, at most `limit`, only those whose metadata holds `filter` when given.
+    public func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
+        try await answered { [store] in try await store.accounts(after: after, limit: limit, filter: filter) }
+    }
+
+    /// The rule for an account's settings: a currency is fixed once the account has a transaction; anything else
+    /// may change at any time (a limit never changes a balance, and a limit tightened below the balance only
+    /// refuses postings that move away from the range). Settings equal to the account's write nothing.
+    static func configuration(
+        of id: AccountID, as settings: AccountSettings, on existing: Account?, now: Timestamp
+    ) -> Result<ConfigurationPlan, LedgerError> {
+        guard let existing else {
+            let state = AccountState(balance: 0, rules: settings.rules)
+            return .success(
+                ConfigurationPlan(
+                    outcome: .opened, settings: settings,
+                    account: Account(
+                        id: id, state: state, metadata: settings.metadata, createdAt: now)))
+        }
+        let current = existing.state.rules
+        if current.currency != settings.rules.currency, existing.transactionCount > 0 {
+            return .failure(.currencyFixed(id, currency: current.currency, requested: settings.rules.currency))
+        }
+        guard current != settings.rules || existing.metadata != settings.metadata else {
+            return .success(ConfigurationPlan(outcome: .configured, settings: nil, account: existing))
+        }
+        var state = existing.state
+        state.rules = settings.rules
+        return .success(
+            ConfigurationPlan(
+                outcome: .configured, settings: settings,
+                account: Account(
+                    id: id, state: state, metadata: settings.metadata, createdAt: existing.createdAt)))
     }
 
     /// The writer loop: commits what is queued until graceful shutdown; then it refuses new postings, commits
@@ -236,6 +294,7 @@ public final class Ledger: Service, Sendable {
         var plan = CommitPlan()
         plan.outcomes.reserveCapacity(batches.count)
         let createdAt = max(now, snapshot.lastCreatedAt ?? now)
+        plan.createdAt = createdAt
         var sequence = snapshot.lastSequence
         var recorded = snapshot.recorded
         var accounts = snapshot.accounts
@@ -283,6 +342,7 @@ public final class Ledger: Service, Sendable {
                     continue
                 }
                 state.balance = balance
+                state.transactionCount += 1
                 sequence += 1
                 let entry = LedgerEntry(
                     transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)

@@ -17,7 +17,11 @@ public enum LedgerError: Error, Hashable, Sendable {
     case unbalanced(sum: Int128, currency: String?)
     /// The posting names a currency that is not its account's (`account` nil: the account has none).
     case currencyMismatch(Transaction, requested: String, account: String?)
+    /// The account has transactions, so its currency cannot change from `currency` (nil: none) to `requested`.
+    case currencyFixed(AccountID, currency: String?, requested: String?)
     case accountNotFound(AccountID)
+    /// The account had no transaction at or before the instant (or does not exist).
+    case noTransactionBy(AccountID, Timestamp)
     case transactionNotFound(TransactionID)
     /// The ledger is shutting down and accepts no more postings; the request may be retried elsewhere or later.
     case unavailable

@@ -29,6 +29,18 @@ public protocol LedgerStore: Sendable {
     func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
     func transactionVolume() async throws -> TransactionVolume
 
+    /// Opens or configures an account in one atomic, durable write transaction, serialized with every commit:
+    /// the store reads the account (nil when it does not exist), calls `decide` once with it, writes the plan's
+    /// settings when it has some (opening the account when it is new), and commits. It throws the refusal when
+    /// `decide` refuses, writing nothing.
+    func configure(
+        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
+    ) async throws -> ConfigurationPlan
+    func account(_ id: AccountID) async throws -> Account?
+    /// Accounts in id order after `after` (from the first when nil), at most `limit`; with `filter`, only those
+    /// whose metadata holds exactly that member.
+    func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account]
+
     /// Why the store cannot take writes now, when it knows (a full disk that its background work keeps
     /// retrying on, say); nil when it has no reason to think so. The readiness probe reports it.
     var unavailability: StoreUnavailableError? { get }
@@ -77,12 +89,18 @@ public struct AccountState: Sendable, Hashable {
     public var pendingDebits: Int64
     public var pendingCredits: Int64
     public var rules: AccountRules
+    /// How many posted transactions it has: once it has one, its currency is fixed.
+    public var transactionCount: Int64
 
-    public init(balance: Int64, pendingDebits: Int64 = 0, pendingCredits: Int64 = 0, rules: AccountRules = .none) {
+    public init(
+        balance: Int64, pendingDebits: Int64 = 0, pendingCredits: Int64 = 0, rules: AccountRules = .none,
+        transactionCount: Int64 = 0
+    ) {
         self.balance = balance
         self.pendingDebits = pendingDebits
         self.pendingCredits = pendingCredits
         self.rules = rules
+        self.transactionCount = transactionCount
     }
 }
 
@@ -110,6 +128,23 @@ public struct CommitPlan: Sendable {
     public var created: [LedgerEntry] = []
     /// The new balance of every account a created transaction touches, in the order of first touch.
     public var accounts: [AccountChange] = []
+    /// The commit's time: its transactions', and the opening time of the accounts it creates.
+    public var createdAt = Timestamp(millisecondsSince1970: 0)
+}
+
+/// What the rules decided for an account's settings (PUT /accounts/{id}).
+public struct ConfigurationPlan: Sendable {
+    public let outcome: ConfigurationOutcome
+    /// The settings to write; nil when the account holds them already (nothing is written).
+    public let settings: AccountSettings?
+    /// The account as the commit leaves it.
+    public let account: Account
+
+    public init(outcome: ConfigurationOutcome, settings: AccountSettings?, account: Account) {
+        self.outcome = outcome
+        self.settings = settings
+        self.account = account
+    }
 }
 
 /// One account's change in a commit.

@@ -10,11 +10,14 @@ public struct Transaction: Hashable, Sendable {
     public let accountID: AccountID
     /// The signed amount in the account's smallest unit; exact, never a float.
     public let amount: Int64
+    /// The client's members, stored and returned with it, and part of what a replay must repeat.
+    public let metadata: Metadata
 
-    public init(id: TransactionID, accountID: AccountID, amount: Int64) {
+    public init(id: TransactionID, accountID: AccountID, amount: Int64, metadata: Metadata = .empty) {
         self.id = id
         self.accountID = accountID
         self.amount = amount
+        self.metadata = metadata
     }
 }
 
@@ -55,8 +58,8 @@ public struct LedgerEntry: Hashable, Sendable {
 public enum PostingOutcome: Hashable, Sendable {
     /// The transaction was new and is now recorded.
     case created(LedgerEntry)
-    /// A transaction with this id and the same account and amount was already recorded; nothing changed, and
-    /// this is the original record.
+    /// A transaction with this id and the same account, amount and metadata was already recorded; nothing
+    /// changed, and this is the original record.
     case replayed(LedgerEntry)
 
     /// The transaction as recorded.

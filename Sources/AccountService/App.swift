@@ -229,12 +229,13 @@ struct Check: AsyncParsableCommand {
         for discrepancy in report.discrepancies { print("mismatch: \(discrepancy)") }
         for error in report.historyErrors.prefix(100) { print("history: \(error)") }
         for error in report.indexErrors { print("index: \(error)") }
+        for error in report.accountErrors.prefix(100) { print("account: \(error)") }
         let summary = "\(report.accounts) accounts, \(report.transactions) transactions"
         guard report.isConsistent else {
             print(
                 "INCONSISTENT: \(summary); \(report.discrepancies.count) accounts differ, "
                     + "\(report.historyErrors.count) history errors, \(report.integrityErrors.count) integrity errors, "
-                    + "\(report.indexErrors.count) index errors")
+                    + "\(report.indexErrors.count) index errors, \(report.accountErrors.count) account errors")
             throw ExitCode.failure
         }
         print(

@@ -30,10 +30,32 @@ extension ConsistencyCheck {
                         sequence: sequence, account: account, amount: amount, createdAt: createdAt,
                         balanceAfter: balanceAfter)
                 }
-                for try await (id, balance, count) in try await connection.query(
-                    "SELECT id, balance, transaction_count FROM accounts", logger: logger
-                ).decode((UUID, Int64, Int64).self) {
-                    tally.account(id, balance: balance, count: count)
+                for try await (id, balance, count, pendingDebits, pendingCredits, metadata)
+                    in try await connection.query(
+                        "SELECT id, balance, transaction_count, pending_debits, pending_credits, metadata FROM accounts",
+                        logger: logger
+                    ).decode((UUID, Int64, Int64, Int64, Int64, String?).self)
+                {
+                    tally.account(
+                        id, balance: balance, count: count, pendingDebits: pendingDebits,
+                        pendingCredits: pendingCredits, metadata: metadata)
+                }
+                // account_metadata holds exactly a row per member of every account's metadata (read back by
+                // PostgreSQL's own JSON reader).
+                for try await differences in try await connection.query(
+                    """
+                    WITH members AS (
+                        SELECT j.key, j.value, a.id AS account_id FROM accounts AS a, jsonb_each_text(a.metadata::jsonb) AS j
+                        WHERE a.metadata IS NOT NULL
+                    )
+                    SELECT count(*) FROM (
+                        (SELECT * FROM members EXCEPT SELECT key, value, account_id FROM account_metadata)
+                        UNION ALL (SELECT key, value, account_id FROM account_metadata EXCEPT SELECT * FROM members)
+                    ) AS difference
+                    """, logger: logger
+                ).decode(Int64.self) where differences > 0 {
+                    tally.report.indexErrors.append(
+                        "account_metadata differs from the accounts' metadata in \(differences) rows")
                 }
                 // busiest_accounts holds exactly the accounts with the largest count (what max volume answers).
                 for try await differences in try await connection.query(
@@ -41,6 +63,7 @@ extension ConsistencyCheck {
                     WITH busiest AS (
                         SELECT transaction_count, id FROM accounts
                         WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+                            AND transaction_count > 0
                     )
                     SELECT count(*) FROM (
                         (SELECT * FROM busiest EXCEPT SELECT * FROM busiest_accounts)

@@ -98,12 +98,77 @@ extension PostgresLedgerStore {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
+    public func account(_ id: AccountID) async throws -> Account? {
+        try await accounts.value(of: id.uuid)
+    }
+
+    /// Pages start from an id (inclusive): after `after` is from its successor, and there is none after the
+    /// largest UUID.
+    public func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
+        var start = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        if let after {
+            guard let next = after.uuid.successor else { return [] }
+            start = next
+        }
+        if let filter {
+            return try await all(
+                of: AccountsWithMemberFrom(key: filter.key, value: filter.value, start: start, limit: Int64(limit)))
+        }
+        return try await all(of: AccountsFrom(start: start, limit: Int64(limit)))
+    }
+
+    struct AccountsByID: PostgresPreparedStatement {
+        static let sql = SQL.accountsByID
+        typealias Row = Account
+        let ids: [UUID]
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(ids) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.account(row) }
+    }
+
+    struct AccountsFrom: PostgresPreparedStatement {
+        static let sql = SQL.accountsFrom
+        typealias Row = Account
+        let start: UUID
+        let limit: Int64
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(start, limit) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.account(row) }
+    }
+
+    struct AccountsWithMemberFrom: PostgresPreparedStatement {
+        static let sql = SQL.accountsWithMemberFrom
+        typealias Row = Account
+        let key: String
+        let value: String
+        let start: UUID
+        let limit: Int64
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(key, value, start, limit) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.account(row) }
+    }
+
+    /// A row selected as ``SQL/accountColumns``.
+    static func account(_ row: PostgresRow) throws -> Account {
+        let (id, balance, count, pendingDebits, pendingCredits, currency, minimum, maximum, metadata, createdAt) =
+            try row.decode((UUID, Int64, Int64, Int64, Int64, String?, Int64?, Int64?, String?, Int64).self)
+        return Account(
+            id: AccountID(id),
+            state: AccountState(
+                balance: balance, pendingDebits: pendingDebits, pendingCredits: pendingCredits,
+                rules: AccountRules(currency: currency, minimumBalance: minimum, maximumBalance: maximum),
+                transactionCount: count),
+            metadata: Metadata(stored: metadata), createdAt: Timestamp(millisecondsSince1970: createdAt))
+    }
+
     /// A row selected as ``SQL/columns``.
     static func entry(_ row: PostgresRow) throws -> LedgerEntry {
-        let (sequence, id, account, amount, createdAt, balanceAfter) = try row.decode(
-            (Int64, UUID, UUID, Int64, Int64, Int64).self)
+        let (sequence, id, account, amount, createdAt, balanceAfter, metadata) = try row.decode(
+            (Int64, UUID, UUID, Int64, Int64, Int64, String?).self)
         return LedgerEntry(
-            transaction: Transaction(id: TransactionID(id), accountID: AccountID(account), amount: amount),
+            transaction: Transaction(
+                id: TransactionID(id), accountID: AccountID(account), amount: amount,
+                metadata: Metadata(stored: metadata)),
             sequence: sequence, createdAt: Timestamp(millisecondsSince1970: createdAt), balanceAfter: balanceAfter)
     }
 
@@ -116,5 +181,20 @@ extension PostgresLedgerStore {
         var binds = PostgresBindings()
         repeat binds.append(each values)
         return binds
+    }
+}
+
+extension UUID {
+    /// The next UUID in byte order (PostgreSQL's order of uuid), nil for the largest.
+    var successor: UUID? {
+        var bytes = withUnsafeBytes(of: uuid) { Array($0) }
+        for index in bytes.indices.reversed() {
+            if bytes[index] < 0xFF {
+                bytes[index] += 1
+                return bytes.withUnsafeBytes { UUID(uuid: $0.load(as: uuid_t.self)) }
+            }
+            bytes[index] = 0
+        }
+        return nil
     }
 }

@@ -5,22 +5,36 @@ import PostgresNIO
 
 extension PostgresLedgerStore {
     enum SQL {
-        static let columns = "sequence, id, account_id, amount, created_at, balance_after"
+        static let columns = "sequence, id, account_id, amount, created_at, balance_after, metadata"
+        static let accountColumns = accountColumns()
+        /// The columns of an account row (``PostgresLedgerStore/account(_:)``), each prefixed with `table.` when given.
+        static func accountColumns(of table: String? = nil) -> String {
+            let prefix = table.map { $0 + "." } ?? ""
+            return [
+                "id", "balance", "transaction_count", "pending_debits", "pending_credits", "currency",
+                "minimum_balance",
+                "maximum_balance", "metadata", "created_at",
+            ].map { prefix + $0 }.joined(separator: ", ")
+        }
         static let lockHead = "SELECT last_sequence FROM ledger_head FOR UPDATE"
-        /// What the rules need, in one statement so that it is one snapshot: the head (kind 0: last sequence and
-        /// commit time), the postings' recorded transactions (kind 1, ``columns``) and their accounts' balances
-        /// (kind 2: balance, id), each an `= ANY(array)` index probe.
+        /// What the rules need, in one statement so that it is one snapshot: the head (kind 0: last sequence,
+        /// commit time, and how many configurations committed), the postings' recorded transactions (kind 1,
+        /// ``columns``) and their accounts' states (kind 2: balance, count, id, pending sums, currency, limits),
+        /// each an `= ANY(array)` index probe.
         static let snapshot = """
-            SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, NULL::int8, NULL::int8
+            SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, configured, NULL::int8, NULL::text,
+                NULL::int8, NULL::int8
             FROM ledger_head
             UNION ALL
-            SELECT 1, sequence, created_at, id, account_id, amount, balance_after
+            SELECT 1, sequence, created_at, id, account_id, amount, balance_after, metadata, NULL, NULL
             FROM transactions WHERE id = ANY($1::uuid[])
             UNION ALL
-            SELECT 2, balance, NULL, id, NULL, NULL, NULL FROM accounts WHERE id = ANY($2::uuid[])
+            SELECT 2, balance, transaction_count, id, NULL, pending_debits, pending_credits, currency, minimum_balance,
+                maximum_balance
+            FROM accounts WHERE id = ANY($2::uuid[])
             """
         /// Every change of a commit in one statement, made on the condition that the head still holds the last
-        /// sequence of the snapshot ($17): the head's update is the condition, and every other change joins it,
+        /// sequence of the snapshot ($17) and the count of configurations it read ($19): the head's update is the condition, and every other change joins it,
         /// so when another commit moved the head nothing is written and no row is returned. Otherwise the head
         /// row stays locked until the commit is visible, so commits become visible in sequence order (the
         /// gap-safety rule of ``LedgerStore``). The sub-statements see one snapshot. It fails, dividing by zero
@@ -35,11 +49,12 @@ extension PostgresLedgerStore {
         /// does not collide with itself; the sub-statements all see the table as it was before the statement.)
         static let write = """
             WITH head AS (
-                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15 WHERE last_sequence = $17
+                UPDATE ledger_head SET last_sequence = $14, last_created_at = $15
+                WHERE last_sequence = $17 AND configured = $19
                 RETURNING 1
             ), new_accounts AS (
-                INSERT INTO accounts (id, balance, transaction_count)
-                SELECT u.* FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
+                INSERT INTO accounts (id, balance, transaction_count, created_at)
+                SELECT u.*, $15 FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
                 RETURNING id, transaction_count
             ), updated AS (
                 UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
@@ -59,8 +74,9 @@ extension PostgresLedgerStore {
                     AND transaction_count >= (SELECT coalesce(max(transaction_count), 0) FROM busiest_accounts)
             ), inserted AS (
                 INSERT INTO transactions (\(columns))
-                SELECT u.* FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[]) AS u,
-                    head
+                SELECT u.s, u.i, u.a, u.m, u.c, u.b, nullif(u.meta, '')
+                FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[], $18::text[])
+                    AS u (s, i, a, m, c, b, meta), head
             )
             SELECT 1 / (
                 (SELECT count(*) FROM updated) = $16
@@ -69,6 +85,35 @@ extension PostgresLedgerStore {
             """
         static let transactionsByID = "SELECT \(columns) FROM transactions WHERE id = ANY($1::uuid[])"
         static let balancesByID = "SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[])"
+        static let accountsByID = "SELECT \(accountColumns) FROM accounts WHERE id = ANY($1::uuid[])"
+        /// A page of accounts in id order from $1 on: a range of the primary key.
+        static let accountsFrom = "SELECT \(accountColumns) FROM accounts WHERE id >= $1 ORDER BY id LIMIT $2"
+        /// A page of the accounts whose metadata holds the member ($1, $2), from $3 on: a range of
+        /// account_metadata's key, then each account by its key.
+        static let accountsWithMemberFrom = """
+            SELECT \(accountColumns(of: "a")) FROM account_metadata AS m JOIN accounts AS a ON a.id = m.account_id
+            WHERE m.key = $1 AND m.value = $2 AND m.account_id >= $3
+            ORDER BY m.account_id LIMIT $4
+            """
+        /// A configuration's write (``PostgresLedgerStore/configure(_:decide:)``): the account opened or its
+        /// settings replaced.
+        static let upsertSettings = """
+            INSERT INTO accounts (id, balance, transaction_count, created_at, currency, minimum_balance,
+                maximum_balance, metadata)
+            VALUES ($1, 0, 0, $2, $3, $4, $5, $6)
+            ON CONFLICT (id) DO UPDATE SET currency = excluded.currency, minimum_balance = excluded.minimum_balance,
+                maximum_balance = excluded.maximum_balance, metadata = excluded.metadata
+            """
+        /// The members an account no longer has leave account_metadata, and its new ones enter.
+        static let replaceMembers = """
+            WITH gone AS (
+                DELETE FROM account_metadata AS m USING unnest($2::text[], $3::text[]) AS o (key, value)
+                WHERE m.key = o.key AND m.value = o.value AND m.account_id = $1
+            )
+            INSERT INTO account_metadata (key, value, account_id) SELECT n.key, n.value, $1
+            FROM unnest($4::text[], $5::text[]) AS n (key, value)
+            """
+        static let countConfiguration = "UPDATE ledger_head SET configured = configured + 1"
         static let balanceAtInstant = """
             SELECT balance_after FROM transactions WHERE account_id = $1 AND created_at <= $2
             ORDER BY created_at DESC, sequence DESC LIMIT 1

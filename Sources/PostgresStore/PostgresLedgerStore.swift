@@ -34,6 +34,8 @@ public struct PostgresLedgerStore: LedgerStore {
     /// GET /balance and GET /transaction/{id}: lookups that arrive together share one query (``ReadBatcher``).
     let balances: ReadBatcher<UUID, Int64>
     let transactions: ReadBatcher<UUID, LedgerEntry>
+    /// GET /accounts/{id}, as GET /balance.
+    let accounts: ReadBatcher<UUID, Account>
     /// How many queries each of them may have under way at once: 2 served the most GET /balance requests
     /// (docs/performance.md, "Why the code is shaped so").
     static let lookupConcurrency = 2
@@ -48,6 +50,15 @@ public struct PostgresLedgerStore: LedgerStore {
                     balances[id] = balance
                 }
                 return balances
+            }
+        }
+        accounts = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
+            try await Self.within(Self.operationTimeout) {
+                var accounts: [UUID: Account] = [:]
+                for try await account in try await client.execute(AccountsByID(ids: ids)) {
+                    accounts[account.id.uuid] = account
+                }
+                return accounts
             }
         }
         transactions = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
@@ -72,8 +83,9 @@ public struct PostgresLedgerStore: LedgerStore {
         try await available {
             try await client.withConnection { connection in
                 do {
-                    let plan = decide(try await snapshot(of: postings, on: connection))
-                    if try await write(plan, on: connection) { return plan }
+                    let (snapshot, configured) = try await snapshot(of: postings, on: connection)
+                    let plan = decide(snapshot)
+                    if try await write(plan, configured: configured, on: connection) { return plan }
                 } catch let error where Self.sqlState(of: error) == "23505" {  // unique_violation
                 }
                 return try await commitLocked(postings, decide: decide, on: connection)
@@ -90,8 +102,11 @@ public struct PostgresLedgerStore: LedgerStore {
         _ = try await connection.query("BEGIN", logger: logger)
         do {
             _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger)
-            let plan = decide(try await snapshot(of: postings, on: connection))
-            guard try await write(plan, on: connection) else { throw ConcurrentModificationError() }
+            let (snapshot, configured) = try await snapshot(of: postings, on: connection)
+            let plan = decide(snapshot)
+            guard try await write(plan, configured: configured, on: connection) else {
+                throw ConcurrentModificationError()
+            }
             _ = try await connection.query("COMMIT", logger: logger)
             return plan
         } catch {
@@ -100,38 +115,99 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
-    /// What the rules need, read in one statement (``SQL/snapshot``).
-    private func snapshot(of postings: [Transaction], on connection: PostgresConnection) async throws -> LedgerSnapshot
-    {
-        var snapshot = LedgerSnapshot()
-        let statement = Snapshot(ids: postings.map(\.id.uuid), accounts: Array(Set(postings.map(\.accountID.uuid))))
-        for try await (kind, number, time, id, account, amount, balanceAfter) in try await connection.execute(
-            statement, logger: logger)
-        {
-            switch (kind, id, account, amount, balanceAfter) {
-            case (0, _, _, _, _):
-                snapshot.lastSequence = number
-                snapshot.lastCreatedAt = time.map(Timestamp.init(millisecondsSince1970:))
-            case (1, let id?, let account?, let amount?, let balanceAfter?):
-                let entry = LedgerEntry(
-                    transaction: Transaction(id: TransactionID(id), accountID: AccountID(account), amount: amount),
-                    sequence: number, createdAt: Timestamp(millisecondsSince1970: time ?? 0),
-                    balanceAfter: balanceAfter)
-                snapshot.recorded[entry.transaction.id] = entry
-            case (2, let id?, _, _, _):
-                snapshot.accounts[AccountID(id)] = AccountState(balance: number)
-            default:
-                throw UnexpectedSnapshotRow(kind: kind)
+    /// A configuration under the head lock, as a commit of its own: BEGIN, the lock, the account, the rules'
+    /// decision, the write and the head's count of configurations (so that an optimistic commit whose snapshot
+    /// read the account before it writes nothing and is made again under the lock), COMMIT.
+    public func configure(
+        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
+    ) async throws -> ConfigurationPlan {
+        try await available { [logger] in
+            try await client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: logger)
+                do {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger)
+                    var existing: Account?
+                    for try await row in try await connection.execute(
+                        AccountsByID(ids: [account.uuid]), logger: logger)
+                    {
+                        existing = row
+                    }
+                    let plan = try decide(existing).get()
+                    if let settings = plan.settings {
+                        try await write(settings, of: plan.account, replacing: existing, on: connection)
+                    }
+                    _ = try await connection.query("COMMIT", logger: logger)
+                    return plan
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
             }
         }
-        return snapshot
+    }
+
+    private func write(
+        _ settings: AccountSettings, of account: Account, replacing existing: Account?,
+        on connection: PostgresConnection
+    ) async throws {
+        let rules = settings.rules
+        var upsert = PostgresBindings(capacity: 6)
+        upsert.append(account.id.uuid)
+        upsert.append(account.createdAt.millisecondsSince1970)
+        upsert.append(rules.currency)
+        upsert.append(rules.minimumBalance)
+        upsert.append(rules.maximumBalance)
+        upsert.append(settings.metadata.canonicalJSON)
+        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.upsertSettings, binds: upsert), logger: logger)
+        let old = Set((existing?.metadata ?? .empty).members)
+        let new = Set(settings.metadata.members)
+        let (gone, added) = (Array(old.subtracting(new)), Array(new.subtracting(old)))
+        if !gone.isEmpty || !added.isEmpty {
+            let members = Self.binds(
+                account.id.uuid, gone.map(\.key), gone.map(\.value), added.map(\.key), added.map(\.value))
+            _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.replaceMembers, binds: members), logger: logger)
+        }
+        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.countConfiguration), logger: logger)
+    }
+
+    /// What the rules need, read in one statement (``SQL/snapshot``), and how many configurations had committed.
+    private func snapshot(
+        of postings: [Transaction], on connection: PostgresConnection
+    ) async throws -> (LedgerSnapshot, configured: Int64) {
+        var snapshot = LedgerSnapshot()
+        var configured: Int64 = 0
+        let statement = Snapshot(ids: postings.map(\.id.uuid), accounts: Array(Set(postings.map(\.accountID.uuid))))
+        for try await row in try await connection.execute(statement, logger: logger) {
+            switch (row.0, row.3, row.4, row.5, row.6) {
+            case (0, _, _, let count?, _):
+                snapshot.lastSequence = row.1
+                snapshot.lastCreatedAt = row.2.map(Timestamp.init(millisecondsSince1970:))
+                configured = count
+            case (1, let id?, let account?, let amount?, let balanceAfter?):
+                let entry = LedgerEntry(
+                    transaction: Transaction(
+                        id: TransactionID(id), accountID: AccountID(account), amount: amount,
+                        metadata: Metadata(stored: row.7)),
+                    sequence: row.1, createdAt: Timestamp(millisecondsSince1970: row.2 ?? 0),
+                    balanceAfter: balanceAfter)
+                snapshot.recorded[entry.transaction.id] = entry
+            case (2, let id?, _, let pendingDebits?, let pendingCredits?):
+                snapshot.accounts[AccountID(id)] = AccountState(
+                    balance: row.1, pendingDebits: pendingDebits, pendingCredits: pendingCredits,
+                    rules: AccountRules(currency: row.7, minimumBalance: row.8, maximumBalance: row.9),
+                    transactionCount: row.2 ?? 0)
+            default:
+                throw UnexpectedSnapshotRow(kind: row.0)
+            }
+        }
+        return (snapshot, configured)
     }
 
     /// The commit's two statements, prepared once per connection (with generic plans, see
     /// ``PostgresDatabase``): a commit is then two round trips of Bind and Execute, without a parse or a plan.
     struct Snapshot: PostgresPreparedStatement {
         static let sql = SQL.snapshot
-        typealias Row = (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?)
+        typealias Row = (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?, String?, Int64?, Int64?)
         let ids: [UUID]
         let accounts: [UUID]
 
@@ -144,12 +220,13 @@ public struct PostgresLedgerStore: LedgerStore {
         var description: String { "the commit's snapshot returned a row of kind \(kind) with missing columns" }
     }
 
-    /// Writes the plan's changes if the head still holds the snapshot's last sequence; false, writing nothing,
-    /// if it moved. A plan that creates nothing writes nothing.
-    private func write(_ plan: CommitPlan, on connection: PostgresConnection) async throws -> Bool {
+    /// Writes the plan's changes if the head still holds the snapshot's last sequence and count of
+    /// configurations; false, writing nothing, if it moved. A plan that creates nothing writes nothing.
+    private func write(_ plan: CommitPlan, configured: Int64, on connection: PostgresConnection) async throws -> Bool {
         guard !plan.created.isEmpty else { return true }
         do {
-            var rows = try await connection.execute(Write(plan: plan), logger: logger).makeAsyncIterator()
+            var rows = try await connection.execute(Write(plan: plan, configured: configured), logger: logger)
+                .makeAsyncIterator()
             return try await rows.next() != nil
         } catch let error where Self.sqlState(of: error) == "22012" {
             // The write statement's own refusal: fewer accounts updated than planned, or a transaction whose
@@ -163,12 +240,13 @@ public struct PostgresLedgerStore: LedgerStore {
         static let sql = SQL.write
         typealias Row = Void
         let plan: CommitPlan
+        let configured: Int64
 
         func makeBindings() throws -> PostgresBindings {
             let new = plan.accounts.filter { $0.previousBalance == nil }
             let updated = plan.accounts.filter { $0.previousBalance != nil }
             let (first, last) = (plan.created[0], plan.created[plan.created.count - 1])
-            var binds = PostgresBindings(capacity: 17)
+            var binds = PostgresBindings(capacity: 19)
             binds.append(new.map(\.account.uuid))
             binds.append(new.map(\.balance))
             binds.append(new.map(\.addedTransactions))
@@ -186,6 +264,8 @@ public struct PostgresLedgerStore: LedgerStore {
             binds.append(last.createdAt.millisecondsSince1970)
             binds.append(Int64(updated.count))
             binds.append(first.sequence - 1)  // the snapshot's last sequence: the created ones follow it
+            binds.append(plan.created.map { $0.transaction.metadata.canonicalJSON ?? "" })  // '' is none: nullif
+            binds.append(configured)
             return binds
         }
         func decodeRow(_ row: PostgresRow) throws {}

@@ -89,6 +89,49 @@ enum PostgresSchema {
                 """,
                 "DROP INDEX accounts_by_transaction_count",
             ]),
+        Migration(
+            version: 4, name: "accounts with rules, metadata and pending sums",
+            statements: [
+                // Accounts can now be opened before their first transaction (a count of 0). An existing account
+                // keeps its balance and count, gets no currency, no limits, empty metadata, and the time of its
+                // first transaction as its opening time; the pending sums of its open holds are zero until holds
+                // exist. Columns added with a constant default (or none) do not rewrite the table; the opening
+                // time is filled once, in one pass over the transactions.
+                "ALTER TABLE accounts DROP CONSTRAINT accounts_transaction_count_check",
+                "ALTER TABLE accounts ADD CONSTRAINT accounts_transaction_count_check CHECK (transaction_count >= 0)",
+                """
+                ALTER TABLE accounts
+                    ADD COLUMN created_at bigint,
+                    ADD COLUMN pending_debits bigint NOT NULL DEFAULT 0 CHECK (pending_debits <= 0),
+                    ADD COLUMN pending_credits bigint NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
+                    ADD COLUMN currency text,
+                    ADD COLUMN minimum_balance bigint,
+                    ADD COLUMN maximum_balance bigint,
+                    ADD COLUMN metadata text,
+                    ADD CONSTRAINT accounts_limits_check CHECK (minimum_balance <= maximum_balance)
+                """,
+                """
+                UPDATE accounts AS a SET created_at = f.created_at
+                FROM (SELECT account_id, min(created_at) AS created_at FROM transactions GROUP BY account_id) AS f
+                WHERE f.account_id = a.id
+                """,
+                "UPDATE accounts SET created_at = (extract(epoch FROM now()) * 1000)::bigint WHERE created_at IS NULL",
+                "ALTER TABLE accounts ALTER COLUMN created_at SET NOT NULL",
+                // Serves GET /accounts?metadata.KEY=VALUE: the accounts holding one member are one range of its
+                // key, in id order (a page is a range read). A row per member of every account's metadata.
+                """
+                CREATE TABLE account_metadata (
+                    key text NOT NULL,
+                    value text NOT NULL,
+                    account_id uuid NOT NULL,
+                    PRIMARY KEY (key, value, account_id)
+                )
+                """,
+                "ALTER TABLE transactions ADD COLUMN metadata text",
+                // How many account configurations have committed: a commit's optimistic write also requires it
+                // unchanged since its snapshot, so that a limit changed in between sends it to the locked path.
+                "ALTER TABLE ledger_head ADD COLUMN configured bigint NOT NULL DEFAULT 0",
+            ]),
     ]
 
     /// The database holds a schema newer than this binary knows: refusing is safer than guessing.

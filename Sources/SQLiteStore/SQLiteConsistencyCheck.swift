@@ -45,10 +45,25 @@ extension ConsistencyCheck {
             tally.transaction(
                 sequence: row[0], account: row[1], amount: row[2], createdAt: row[3], balanceAfter: row[4])
         }
-        let accounts = try AccountRecord.fetchCursor(db)
-        while let account = try accounts.next() {
-            tally.account(account.id, balance: account.balance, count: account.transactionCount)
+        let accounts = try Row.fetchCursor(
+            db,
+            sql: "SELECT id, balance, transaction_count, pending_debits, pending_credits, metadata FROM accounts")
+        while let row = try accounts.next() {
+            tally.account(
+                row[0], balance: row[1], count: row[2], pendingDebits: row[3], pendingCredits: row[4],
+                metadata: row[5])
         }
+        // Every member of every account's metadata has its row in account_metadata, and no other row is there.
+        // json_each is SQLite's own JSON reader: it also checks that what the store wrote is JSON.
+        let members = """
+            SELECT a.id, j.key, j.value FROM accounts AS a, json_each(a.metadata) AS j WHERE a.metadata IS NOT NULL
+            """
+        let missing = try Int.fetchOne(
+            db, sql: "SELECT count(*) FROM (\(members) EXCEPT SELECT account_id, key, value FROM account_metadata)")!
+        let extra = try Int.fetchOne(
+            db, sql: "SELECT count(*) FROM (SELECT account_id, key, value FROM account_metadata EXCEPT \(members))")!
+        if missing > 0 { tally.report.indexErrors.append("account_metadata: \(missing) account members have no row") }
+        if extra > 0 { tally.report.indexErrors.append("account_metadata: \(extra) rows match no account member") }
         return tally.finish()
     }
 
@@ -76,7 +91,7 @@ extension ConsistencyCheck {
             ("transaction_ids", "substr(hex(id), 1, 1)", "id, sequence"),
             (
                 "transactions_by_account", "substr(hex(account_id), 32, 1)",
-                "account_id, created_at, sequence, id, amount, balance_after"
+                "account_id, created_at, sequence, id, amount, balance_after, metadata"
             ),
         ]
         for (table, digit, columns) in indexes {

@@ -186,7 +186,8 @@ extension SQLiteLedgerStore: Service {
                         insert.bind(
                             .uuid(entry.transaction.accountID.uuid), .integer(entry.createdAt.millisecondsSince1970),
                             .integer(entry.sequence), .uuid(entry.transaction.id.uuid),
-                            .integer(entry.transaction.amount), .integer(entry.balanceAfter))
+                            .integer(entry.transaction.amount), .integer(entry.balanceAfter),
+                            .text(entry.transaction.metadata.canonicalJSON))
                         _ = try insert.stepToRow(in: db)
                     }
                 }

@@ -62,6 +62,29 @@ extension SQLiteLedgerStore {
         }
     }
 
+    public func account(_ id: AccountID) async throws -> Account? {
+        try read(pool) { db in
+            let statement = try db.cachedStatement(sql: SQL.accountByID)
+            statement.bind(.uuid(id.uuid))
+            return try statement.firstRow(in: db, Account.init(row:))
+        }
+    }
+
+    public func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
+        try read(pool) { db in
+            let statement: Statement
+            if let filter {
+                statement = try db.cachedStatement(sql: SQL.accountsWithMember)
+                statement.bind(
+                    .text(filter.key), .text(filter.value), .idOrStart(after?.uuid), .integer(Int64(limit)))
+            } else {
+                statement = try db.cachedStatement(sql: SQL.accountsPage)
+                statement.bind(.idOrStart(after?.uuid), .integer(Int64(limit)))
+            }
+            return try statement.rows(in: db, Account.init(row:))
+        }
+    }
+
     /// Runs read statements on the calling thread, on a reader connection of `pool` (the ledger's, or the index
     /// file's).
     ///

@@ -9,6 +9,24 @@ extension SQLiteLedgerStore {
             WHERE sequence = (SELECT sequence FROM transaction_ids WHERE id = ?)
             """
         static let balanceByID = "SELECT balance FROM accounts WHERE id = ?"
+        /// What a commit's rules need of an account (``AccountState/init(stateRow:)``).
+        static let accountState = """
+            SELECT balance, transaction_count, pending_debits, pending_credits, currency, minimum_balance,
+                maximum_balance
+            FROM accounts WHERE id = ?
+            """
+        static let accountByID = "SELECT \(Account.columns()) FROM accounts WHERE id = ?"
+        /// A page of accounts in id order after ?1 (an empty blob: from the first): a range of the table's key.
+        static let accountsPage = """
+            SELECT \(Account.columns()) FROM accounts WHERE id > ?1 ORDER BY id LIMIT ?2
+            """
+        /// A page of the accounts whose metadata holds the member (?1, ?2), after ?3: a range of
+        /// account_metadata's key, then each account by its key (CROSS JOIN keeps that order of the loops).
+        static let accountsWithMember = """
+            SELECT \(Account.columns(of: "a")) FROM account_metadata AS m CROSS JOIN accounts AS a ON a.id = m.account_id
+            WHERE m.key = ?1 AND m.value = ?2 AND m.account_id > ?3
+            ORDER BY m.account_id LIMIT ?4
+            """
         /// The last balance_after of the account at or before an instant, among the entries merged through ?3: one
         /// descent of transactions_by_account (entries beyond ?3 are the few merged after the backlog was read).
         static let balanceAtInstant = """
@@ -40,10 +58,11 @@ extension SQLiteLedgerStore {
             SELECT sequence, created_at FROM transactions WHERE sequence = (SELECT max(sequence) FROM transactions)
             """
         /// One statement, two index probes: max() reads the last entry of accounts_by_transaction_count, and the
-        /// accounts with that count are the contiguous run of entries that follows the probe, in id order.
+        /// accounts with that count are the contiguous run of entries that follows the probe, in id order. Accounts
+        /// opened without a transaction (a count of 0) are never listed.
         static let maxTransactionVolume = """
             SELECT id, transaction_count FROM accounts
-            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts)
+            WHERE transaction_count = (SELECT max(transaction_count) FROM accounts) AND transaction_count > 0
             ORDER BY id
             """
         /// The transactions an index slice may not hold yet, read once when the store opens.
@@ -51,9 +70,21 @@ extension SQLiteLedgerStore {
             SELECT \(LedgerEntry.columns) FROM transactions WHERE sequence > ? ORDER BY sequence
             """
         static let indexProgress = "SELECT name, slice, merged_through FROM index_progress"
-        static let insertAccount = "INSERT INTO accounts (id, balance, transaction_count) VALUES (?, ?, ?)"
+        static let insertAccount = """
+            INSERT INTO accounts (id, balance, transaction_count, created_at) VALUES (?, ?, ?, ?)
+            """
+        static let insertConfiguredAccount = """
+            INSERT INTO accounts (id, balance, transaction_count, created_at, currency, minimum_balance,
+                maximum_balance, metadata)
+            VALUES (?, 0, 0, ?, ?, ?, ?, ?)
+            """
+        static let updateSettings = """
+            UPDATE accounts SET currency = ?2, minimum_balance = ?3, maximum_balance = ?4, metadata = ?5 WHERE id = ?1
+            """
+        static let insertMember = "INSERT INTO account_metadata (key, value, account_id) VALUES (?, ?, ?)"
+        static let deleteMember = "DELETE FROM account_metadata WHERE key = ? AND value = ? AND account_id = ?"
         static let insertTransaction = """
-            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?, ?)
             """
         /// Applies only if the balance is still the one the rules decided on.
         static let updateAccount = """
@@ -62,15 +93,15 @@ extension SQLiteLedgerStore {
             """
         static let insertTransactionID = "INSERT INTO transaction_ids (id, sequence) VALUES (?, ?)"
         static let insertAccountEntry = """
-            INSERT INTO transactions_by_account (account_id, created_at, sequence, id, amount, balance_after)
-            VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO transactions_by_account (account_id, created_at, sequence, id, amount, balance_after, metadata)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             """
         static let updateIndexProgress = "UPDATE index_progress SET merged_through = ?3 WHERE name = ?1 AND slice = ?2"
 
         /// Every statement that serves a GET, or that a commit reads with.
         static let reads = [
-            transactionByID, balanceByID, balanceAtInstant, statementPage, feedPage, lastTransaction,
-            maxTransactionVolume, unmergedTransactions,
+            transactionByID, balanceByID, accountState, accountByID, accountsPage, accountsWithMember,
+            balanceAtInstant, statementPage, feedPage, lastTransaction, maxTransactionVolume, unmergedTransactions,
         ]
     }
 }

@@ -194,7 +194,7 @@ public final class SQLiteLedgerStore: LedgerStore {
             snapshot.lastSequence = sequence
             snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: createdAt)
         }
-        let balanceByID = try db.cachedStatement(sql: SQL.balanceByID)
+        let accountState = try db.cachedStatement(sql: SQL.accountState)
         // An id is looked up in the backlog, then in the index file, in one read transaction there. A merge takes
         // its entries from the backlog only after it has committed them there, and on this writer's queue, so
         // between commits: the backlog holds still through the snapshot, and the index file's snapshot holds
@@ -215,9 +215,9 @@ public final class SQLiteLedgerStore: LedgerStore {
                     }
                 }
                 if snapshot.accounts[posting.accountID] == nil {
-                    balanceByID.bind(.uuid(posting.accountID.uuid))
-                    if let balance = try balanceByID.firstRow(in: db, { $0.integer(at: 0) }) {
-                        snapshot.accounts[posting.accountID] = AccountState(balance: balance)
+                    accountState.bind(.uuid(posting.accountID.uuid))
+                    if let state = try accountState.firstRow(in: db, AccountState.init(stateRow:)) {
+                        snapshot.accounts[posting.accountID] = state
                     }
                 }
             }
@@ -238,7 +238,8 @@ public final class SQLiteLedgerStore: LedgerStore {
                 guard db.changesCount == 1 else { throw ConcurrentModificationError(account: change.account) }
             } else {
                 insertAccount.bind(
-                    .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions))
+                    .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions),
+                    .integer(plan.createdAt.millisecondsSince1970))
                 _ = try insertAccount.stepToRow(in: db)
             }
         }
@@ -247,8 +248,62 @@ public final class SQLiteLedgerStore: LedgerStore {
             insertTransaction.bind(
                 .integer(entry.sequence), .uuid(entry.transaction.id.uuid), .uuid(entry.transaction.accountID.uuid),
                 .integer(entry.transaction.amount), .integer(entry.createdAt.millisecondsSince1970),
-                .integer(entry.balanceAfter))
+                .integer(entry.balanceAfter), .text(entry.transaction.metadata.canonicalJSON))
             _ = try insertTransaction.stepToRow(in: db)
+        }
+    }
+
+    /// A configuration is a write transaction of its own: the account as it is, the rules' decision, the write.
+    public func configure(
+        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
+    ) async throws -> ConfigurationPlan {
+        do {
+            return try await pool.write { db in
+                let read = try db.cachedStatement(sql: SQL.accountByID)
+                read.bind(.uuid(account.uuid))
+                let existing = try read.firstRow(in: db, Account.init(row:))
+                let plan = try decide(existing).get()
+                if let settings = plan.settings {
+                    try Self.write(settings, of: plan.account, replacing: existing, in: db)
+                }
+                return plan
+            }
+        } catch let error as DatabaseError {
+            guard let unavailable = LedgerDatabase.unavailable(error, path: pool.path) else { throw error }
+            throw unavailable
+        }
+    }
+
+    /// Writes an account's settings: its row (inserted when it is new) and its rows in account_metadata, the
+    /// members it no longer has taken out.
+    private static func write(
+        _ settings: AccountSettings, of account: Account, replacing existing: Account?, in db: Database
+    ) throws {
+        let rules = settings.rules
+        if existing == nil {
+            try db.cachedStatement(sql: SQL.insertConfiguredAccount).execute(
+                arguments: [
+                    account.id.uuid, account.createdAt.millisecondsSince1970, rules.currency, rules.minimumBalance,
+                    rules.maximumBalance, settings.metadata.canonicalJSON,
+                ])
+        } else {
+            try db.cachedStatement(sql: SQL.updateSettings).execute(
+                arguments: [
+                    account.id.uuid, rules.currency, rules.minimumBalance, rules.maximumBalance,
+                    settings.metadata.canonicalJSON,
+                ])
+        }
+        let old = Set((existing?.metadata ?? .empty).members)
+        let new = Set(settings.metadata.members)
+        for member in old.subtracting(new) {
+            try db.cachedStatement(sql: SQL.deleteMember).execute(arguments: [
+                member.key, member.value, account.id.uuid,
+            ])
+        }
+        for member in new.subtracting(old) {
+            try db.cachedStatement(sql: SQL.insertMember).execute(arguments: [
+                member.key, member.value, account.id.uuid,
+            ])
         }
     }
 }

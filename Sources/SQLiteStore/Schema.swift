@@ -137,6 +137,56 @@ enum Schema {
                     INSERT INTO ledger (id) VALUES (randomblob(16));
                     """)
         }
+        migrator.registerMigration("v5: accounts with rules, metadata and pending sums") { db in
+            // Accounts can now be opened before their first transaction (a count of 0), and carry their opening
+            // time, the sums of their open holds (zero until holds exist), a currency, balance limits and metadata.
+            // SQLite cannot change a CHECK in place, so the table is rebuilt; an existing account keeps its balance
+            // and count, gets no currency, no limits, empty metadata, and the time of its first transaction as
+            // its opening time. Columns that are usually absent come last and are NULL when absent (a NULL, like
+            // a 0, costs one byte of the record's header and nothing else).
+            let now = Timestamp.now().millisecondsSince1970
+            try db.execute(
+                sql: """
+                    CREATE TABLE accounts_v5 (
+                        id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                        balance INTEGER NOT NULL,
+                        transaction_count INTEGER NOT NULL CHECK (transaction_count >= 0),
+                        created_at INTEGER NOT NULL,
+                        pending_debits INTEGER NOT NULL DEFAULT 0 CHECK (pending_debits <= 0),
+                        pending_credits INTEGER NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
+                        currency TEXT,
+                        minimum_balance INTEGER,
+                        maximum_balance INTEGER,
+                        -- Metadata.canonicalJSON: the members sorted by key, NULL when there is none.
+                        metadata TEXT,
+                        CHECK (minimum_balance <= maximum_balance)
+                    ) STRICT, WITHOUT ROWID;
+
+                    INSERT INTO accounts_v5 (id, balance, transaction_count, created_at)
+                    SELECT a.id, a.balance, a.transaction_count, coalesce(f.created_at, ?)
+                    FROM accounts AS a
+                    LEFT JOIN (SELECT account_id, min(created_at) AS created_at FROM transactions GROUP BY account_id)
+                        AS f ON f.account_id = a.id
+                    ORDER BY a.id;
+
+                    DROP TABLE accounts;
+                    ALTER TABLE accounts_v5 RENAME TO accounts;
+                    CREATE INDEX accounts_by_transaction_count ON accounts (transaction_count);
+
+                    -- Serves GET /accounts?metadata.KEY=VALUE: the accounts holding one member are one range of
+                    -- this table, in id order (so a page is a range read, and the next page starts after its
+                    -- last id). It holds a row per member of every account's metadata.
+                    CREATE TABLE account_metadata (
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        account_id BLOB NOT NULL REFERENCES accounts (id),
+                        PRIMARY KEY (key, value, account_id)
+                    ) STRICT, WITHOUT ROWID;
+
+                    -- Metadata.canonicalJSON of each transaction, NULL when it has none (one header byte).
+                    ALTER TABLE transactions ADD COLUMN metadata TEXT;
+                    """, arguments: [now])
+        }
         return migrator
     }
 }

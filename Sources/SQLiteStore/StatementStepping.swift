@@ -22,13 +22,27 @@ extension Statement {
             case .integer(let integer):
                 sqlite3_bind_int64(sqliteStatement, index, integer)
             case .uuid(let uuid):
-                withUnsafeBytes(of: uuid.uuid) { bytes in
-                    // SQLITE_TRANSIENT: SQLite copies the 16 bytes before this returns.
-                    _ = sqlite3_bind_blob(
-                        sqliteStatement, index, bytes.baseAddress, 16,
-                        unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-                }
+                bind(uuid, at: index)
+            case .idOrStart(nil):
+                sqlite3_bind_zeroblob(sqliteStatement, index, 0)
+            case .idOrStart(let uuid?):
+                bind(uuid, at: index)
+            case .text(let text?):
+                _ = sqlite3_bind_text(
+                    sqliteStatement, index, text, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            case .optionalInteger(let integer?):
+                sqlite3_bind_int64(sqliteStatement, index, integer)
+            case .text(nil), .optionalInteger(nil):
+                sqlite3_bind_null(sqliteStatement, index)
             }
+        }
+    }
+
+    private func bind(_ uuid: UUID, at index: Int32) {
+        withUnsafeBytes(of: uuid.uuid) { bytes in
+            // SQLITE_TRANSIENT: SQLite copies the 16 bytes before this returns.
+            _ = sqlite3_bind_blob(
+                sqliteStatement, index, bytes.baseAddress, 16, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
         }
     }
 
@@ -66,6 +80,17 @@ extension Statement {
 
     func integer(at column: Int32) -> Int64 { sqlite3_column_int64(sqliteStatement, column) }
 
+    /// The integer in the column, nil for NULL.
+    func optionalInteger(at column: Int32) -> Int64? {
+        sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL ? nil : integer(at: column)
+    }
+
+    /// The text in the column, nil for NULL.
+    func text(at column: Int32) -> String? {
+        guard let text = sqlite3_column_text(sqliteStatement, column) else { return nil }
+        return String(cString: text)
+    }
+
     func uuid(at column: Int32) -> UUID {
         var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &uuid) { out in
@@ -83,4 +108,10 @@ extension Statement {
 enum StatementValue {
     case integer(Int64)
     case uuid(UUID)
+    /// A UUID, or (nil) an empty blob, which sorts before every UUID: where a range of ids starts.
+    case idOrStart(UUID?)
+    /// Text, or NULL.
+    case text(String?)
+    /// An integer, or NULL.
+    case optionalInteger(Int64?)
 }

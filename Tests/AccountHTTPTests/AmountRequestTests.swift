@@ -11,6 +11,13 @@ import Testing
     static let account = "a40bcc03-6f39-418c-ad0b-97e14f522ec1"
 
     func decode(_ body: String) throws -> (AccountID, Int64) {
+        let decoded = try decodeWhole(body)
+        return (decoded.accountID, decoded.amount)
+    }
+
+    func decodeWhole(
+        _ body: String
+    ) throws -> (accountID: AccountID, amount: Int64, currency: String?, metadata: Metadata) {
         try Array(body.utf8).withUnsafeBytes { try AmountRequest.decodeBody($0) }
     }
 

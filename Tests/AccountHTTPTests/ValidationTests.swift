@@ -130,7 +130,7 @@ import Testing
 
     @Test func oversizedBodyIsRefusedWith413() async throws {
         try await withApp(.ahc()) { client async throws in
-            let padding = String(repeating: " ", count: 64 * 1024)
+            let padding = String(repeating: " ", count: 200 * 1024)
             let response = try await client.postAmount(
                 transactionID: newID(), body: #"{"account_id":"\#(Self.account)","amount":7}"# + padding)
             try response.problem(.contentTooLarge)

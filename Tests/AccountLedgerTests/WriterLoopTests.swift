@@ -35,7 +35,9 @@ import Testing
             guard fail else { return try await inner.commit(postings, decide: decide) }
             // Everything the commit wrote is rolled back when the write transaction throws.
             return try await inner.pool.write { db -> CommitPlan in
-                try db.execute(sql: "INSERT INTO accounts VALUES (?, 1, 1)", arguments: [Data(count: 16)])
+                try db.execute(
+                    sql: "INSERT INTO accounts (id, balance, transaction_count, created_at) VALUES (?, 1, 1, 0)",
+                    arguments: [Data(count: 16)])
                 throw InjectedCommitError()
             }
         }

@@ -26,6 +26,13 @@ extension ForwardingStore {
         try await inner.transactions(after: after, limit: limit)
     }
     package func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
+    package func configure(
+        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
+    ) async throws -> ConfigurationPlan { try await inner.configure(account, decide: decide) }
+    package func account(_ id: AccountID) async throws -> Account? { try await inner.account(id) }
+    package func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
+        try await inner.accounts(after: after, limit: limit, filter: filter)
+    }
     package var unavailability: StoreUnavailableError? { inner.unavailability }
     package var isSoleWriter: Bool { inner.isSoleWriter }
     package var deadline: Duration? { inner.deadline }
@@ -50,4 +57,11 @@ package struct FailingStore: LedgerStore {
     }
     package func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] { throw DiskFailureError() }
     package func transactionVolume() async throws -> TransactionVolume { throw DiskFailureError() }
+    package func configure(
+        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
+    ) async throws -> ConfigurationPlan { throw DiskFailureError() }
+    package func account(_ id: AccountID) async throws -> Account? { throw DiskFailureError() }
+    package func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
+        throw DiskFailureError()
+    }
 }
