@@ -62,7 +62,8 @@ extension PostgresLedgerStore {
                 .tooManyParameters, .invalidCommandTag, .unexpectedBackendMessage, .messageDecodingFailure,
                 .unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError,
             ].contains(error.code)
-        case is PostgresDecodingError, is ConcurrentModificationError:
+        case is PostgresDecodingError, is ConcurrentModificationError, is LedgerError:
+            // A row that does not decode, a commit that found the database changed, a refusal of the rules.
             return false
         default:
             // The pool's own errors (its circuit breaker when the server stays unreachable), a cancelled request

@@ -14,11 +14,18 @@ package struct BatchItem: Encodable {
     package let transaction_id: String
     package let account_id: String
     package let amount: Int64
+    package let currency: String?
+    package let metadata: [String: String]?
 
-    package init(_ accountID: String, _ amount: Int64, id: String = newID()) {
+    package init(
+        _ accountID: String, _ amount: Int64, id: String = newID(), currency: String? = nil,
+        metadata: [String: String]? = nil
+    ) {
         transaction_id = id
         account_id = accountID
         self.amount = amount
+        self.currency = currency
+        self.metadata = metadata
     }
 }
 
@@ -102,6 +109,27 @@ package struct RecordBody: Decodable, Equatable {
     package let sequence: Int64
     package let created_at: String
     package let balance_after: Int64
+    package let metadata: [String: String]
+}
+
+/// The account document (GET and PUT /accounts/{id}).
+package struct AccountBody: Decodable, Equatable {
+    package let account_id: String
+    package let currency: String?
+    package let minimum_balance: Int64?
+    package let maximum_balance: Int64?
+    package let metadata: [String: String]
+    package let balance: Int64
+    package let pending_debits: Int64
+    package let pending_credits: Int64
+    package let available_balance: Int64
+    package let transaction_count: Int64
+    package let created_at: String
+}
+
+package struct AccountListBody: Decodable {
+    package let accounts: [AccountBody]
+    package let next: String?
 }
 
 package struct StatementBody: Decodable {
@@ -133,6 +161,36 @@ extension TestClientProtocol {
 
     package func get(_ uri: String) async throws -> TestResponse {
         try await executeRequest(uri: uri, method: .get, headers: [:], body: nil)
+    }
+
+    /// PUT /accounts/{id} with a JSON body.
+    @discardableResult
+    package func putAccount(_ accountID: String, _ body: String) async throws -> TestResponse {
+        try await executeRequest(
+            uri: "/accounts/\(accountID)", method: .put, headers: [.contentType: "application/json"],
+            body: ByteBuffer(string: body))
+    }
+
+    /// The account document after a PUT that must succeed with `status`.
+    @discardableResult
+    package func configuredAccount(
+        _ accountID: String, _ body: String, status: HTTPResponse.Status = .ok,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> AccountBody {
+        let response = try await putAccount(accountID, body)
+        try #require(response.status == status, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+        return try response.decode(AccountBody.self)
+    }
+
+    /// The account document; fails the test unless the answer is 200.
+    package func account(
+        _ accountID: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws
+        -> AccountBody
+    {
+        let response = try await get("/accounts/\(accountID)")
+        try #require(response.status == .ok, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+        return try response.decode(AccountBody.self)
     }
 
     /// The account's balance; fails the test unless the answer is 200.
