@@ -150,4 +150,67 @@ struct MultiInstanceTests {
             #expect(report.transactions == ids.count)
         }
     }
+
+    /// 64 clients debit one account (minimum 0) through three instances on one database: the limit holds across
+    /// instances, since every commit decides on the account as the head lock leaves it.
+    @Test func debitsThroughThreeInstancesNeverTakeAnAccountBelowItsMinimum() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            var instances: [ChildProcess] = []
+            defer {
+                for process in instances where process.isRunning {
+                    process.terminate()
+                    process.waitUntilExit()
+                }
+            }
+            var started: [Int] = []
+            for _ in 0..<3 {
+                let port = try RawConnection.freePort()
+                instances.append(
+                    try await ServiceExecutable.start(
+                        ["--port", String(port), "--database", url, "--log-level", "error"], port: port))
+                started.append(port)
+            }
+            let account = newID()
+            let ports = started
+            try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
+                let settings = try await client.put(
+                    "/accounts/\(account)", headers: Self.headers(nil),
+                    body: ByteBuffer(string: #"{"minimum_balance":0}"#))
+                #expect(settings.status == .created)
+                let credit = Sent(
+                    body: #"{"account_id":"\#(account)","amount":1000}"#, path: "/amount", transactionID: newID(),
+                    ids: [], total: 1000)
+                #expect(try await Self.send(credit, with: client) == .ok)
+            }
+            let accepted = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for poster in 0..<64 {
+                    group.addTask {
+                        try await TestClient.withClient(host: "127.0.0.1", port: ports[poster % 3]) { client in
+                            var accepted: Int64 = 0
+                            for step in 0..<8 {
+                                let amount = Int64((poster + step) % 37 + 1)
+                                let debit = Sent(
+                                    body: #"{"account_id":"\#(account)","amount":\#(-amount)}"#, path: "/amount",
+                                    transactionID: newID(), ids: [], total: -amount)
+                                let status = try await Self.send(debit, with: client)
+                                #expect(status == .ok || status == .unprocessableContent, "\(status)")
+                                if status == .ok { accepted += amount }
+                            }
+                            return accepted
+                        }
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
+                let response = try await client.get("/balance/\(account)")
+                let balance = try JSONDecoder().decode(BalanceBody.self, from: Data(buffer: response.body!)).balance
+                #expect(balance >= 0)
+                #expect(balance == 1000 - accepted)
+                #expect(accepted > 0)
+            }
+            let report = try await ConsistencyCheck.run(postgresURL: url)
+            #expect(report.isConsistent, "\(report)")
+        }
+    }
 }

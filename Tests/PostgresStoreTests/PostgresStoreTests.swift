@@ -79,6 +79,52 @@ struct PostgresStoreTests {
         }
     }
 
+    /// An account configured between a commit's snapshot and its write (by another instance, say) sends the
+    /// commit to the locked path, where it is decided again on the new rules: a limit set before the commit's
+    /// write applies to it. (The first decision waits, on its thread, until the configuration has committed.)
+    @Test func aConfigurationBetweenSnapshotAndWriteIsSeenByTheCommit() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            try await withStore(at: url) { store in
+                let account = AccountID(UUID())
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
+                let (snapshotTaken, taken) = AsyncStream.makeStream(of: Void.self)
+                let configured = DispatchSemaphore(value: 0)
+                let configuration = Task {
+                    for await _ in snapshotTaken { break }
+                    defer { configured.signal() }
+                    _ = try await store.configure(account) { existing in
+                        Ledger.configuration(
+                            of: account, as: AccountSettings(rules: AccountRules(minimumBalance: 0)), on: existing,
+                            now: .now())
+                    }
+                }
+                let debit = Transaction(id: TransactionID(UUID()), accountID: account, amount: -6)
+                let decisions = Mutex(0)
+                let plan = try await store.commit([debit]) { snapshot in
+                    if decisions.withLock({ count in
+                        count += 1
+                        return count == 1
+                    }) {
+                        #expect(snapshot.accounts[account]?.rules.minimumBalance == nil)
+                        taken.yield()
+                        configured.wait()
+                    }
+                    return Ledger.plan([Batch([debit])], on: snapshot, now: .now())
+                }
+                try await configuration.value
+                #expect(decisions.withLock { $0 } == 2)
+                #expect(plan.created.isEmpty)
+                guard case .failure(.batchRefused(let refused)) = plan.outcomes.first else {
+                    Issue.record("the debit was not refused: \(plan.outcomes)")
+                    return
+                }
+                #expect(refused.map(\.reason) == [.insufficientFunds(debit, minimum: 0, resulting: -1)])
+                #expect(try await store.balance(of: account) == 5)
+            }
+        }
+    }
+
     /// A commit is tried without the head lock first, on the condition that the head has not moved since its
     /// snapshot. When it has (here the first snapshot is made to look older than the head, as when another
     /// instance commits in between), nothing of the first try is written, and the commit is decided again and
