@@ -34,6 +34,14 @@ struct PostgresStoreTests {
                     _ = try await Ledger.commit(
                         [Batch(Array(postings[start..<min(start + 1_000, postings.count)]))], to: store)
                 }
+                // Metadata on every account: a member most accounts share, and one a few hold.
+                for (index, account) in accounts.enumerated() {
+                    let members = [("tier", index % 100 == 0 ? "gold" : "silver"), ("n", String(index))]
+                    let settings = AccountSettings(metadata: try Metadata.validated(members, field: "metadata").get())
+                    _ = try await store.configure(account) { existing in
+                        Ledger.configuration(of: account, as: settings, on: existing, now: .now())
+                    }
+                }
                 let client = try #require(store as? PostgresLedgerStore).client
                 try await client.query("ANALYZE")
                 let account = accounts[7].uuid
@@ -47,6 +55,10 @@ struct PostgresStoreTests {
                     (SQL.statementPage, ["'\(account)'", "20000", "100"]),
                     (SQL.feedPage, ["20000", "1000"]),
                     (SQL.maxTransactionVolume, []),
+                    (SQL.accountsByID, [ids(account, accounts[8].uuid)]),
+                    (SQL.accountsFrom, ["'\(account)'", "100"]),
+                    (SQL.accountsWithMemberFrom, ["'tier'", "'gold'", "'\(account)'", "100"]),
+                    (SQL.accountsWithMemberFrom, ["'tier'", "'silver'", "'\(account)'", "100"]),
                 ]
                 // The plans the store runs: prepared, on a connection that keeps one generic plan per statement.
                 let logger = Logger(label: "explain")
@@ -71,6 +83,11 @@ struct PostgresStoreTests {
                     // yet to remove): reading it whole is the right plan.
                     #expect(
                         !plan.contains { $0.contains("Seq Scan") && !$0.contains("Seq Scan on busiest_accounts") },
+                        "\(sql)\n\(plan.joined(separator: "\n"))")
+                    // Pages come in index order: a sort would read every matching row to return the first few.
+                    // (busiest_accounts, again, holds only the answer.)
+                    #expect(
+                        sql == SQL.maxTransactionVolume || !plan.contains { $0.contains("Sort") },
                         "\(sql)\n\(plan.joined(separator: "\n"))")
                 }
                 #expect(
@@ -174,6 +191,51 @@ struct PostgresStoreTests {
                 let volume = try await store.transactionVolume()
                 #expect(volume == TransactionVolume(maxVolume: 3, accounts: busiest))
             }
+        }
+    }
+
+    /// Migration 4 gives the accounts of a database written by version 3 their opening time (their first
+    /// transaction's), no currency, no limits and empty metadata, keeping balances and counts; transactions read
+    /// with empty metadata, and the migrated ledger takes settings at once.
+    @Test func aVersion3DatabaseGetsAccountsWithRules() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            let (a, b) = (UUID(), UUID())
+            let (first, second, third) = (UUID(), UUID(), UUID())
+            try await PostgresDatabase.withClient(url: url) { client in
+                try await client.withConnection { connection in
+                    let logger = Logger(label: "migration")
+                    #expect(try await PostgresSchema.migrate(connection, upTo: 3, logger: logger) == [1, 2, 3])
+                    try await connection.query(
+                        "INSERT INTO accounts VALUES (\(a), 3, 2), (\(b), 7, 1)", logger: logger)
+                    try await connection.query(
+                        """
+                        INSERT INTO transactions VALUES (1, \(first), \(a), 5, 1000, 5), (2, \(second), \(b), 7, 2000, 7),
+                            (3, \(third), \(a), -2, 2500, 3)
+                        """, logger: logger)
+                    try await connection.query(
+                        "UPDATE ledger_head SET last_sequence = 3, last_created_at = 2500", logger: logger)
+                    try await connection.query(
+                        "INSERT INTO busiest_accounts VALUES (2, \(a))", logger: logger)
+                    #expect(try await PostgresSchema.migrate(connection, logger: logger) == [4])
+                }
+            }
+            try await withStore(at: url) { store in
+                let document = try #require(try await store.account(AccountID(a)))
+                #expect(document.state == AccountState(balance: 3, transactionCount: 2))
+                #expect(document.metadata == .empty && document.createdAt == Timestamp(millisecondsSince1970: 1000))
+                #expect(try await store.account(AccountID(b))?.createdAt == Timestamp(millisecondsSince1970: 2000))
+                #expect(try await store.transaction(TransactionID(third))?.transaction.metadata == .empty)
+                let configured = try await store.configure(AccountID(b)) { existing in
+                    Ledger.configuration(
+                        of: AccountID(b), as: AccountSettings(rules: AccountRules(maximumBalance: 7)), on: existing,
+                        now: .now())
+                }
+                #expect(configured.account.state.rules.maximumBalance == 7)
+                let refused = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: AccountID(b), amount: 1)])], to: store)
+                #expect(refused.created.isEmpty)
+            }
+            #expect(try await ConsistencyCheck.run(postgresURL: url).isConsistent)
         }
     }
 

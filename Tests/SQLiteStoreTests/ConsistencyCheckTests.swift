@@ -101,6 +101,42 @@ import Testing
         #expect(report.integrityErrors.contains { $0.hasPrefix("foreign key check") })
     }
 
+    /// The metadata index (account_metadata) must hold exactly the accounts' members; pending sums must be those
+    /// of the open holds (none yet: zero); metadata must be in the form the store writes.
+    @Test(
+        arguments: [
+            ("DELETE FROM account_metadata WHERE account_id = ?1", "account_metadata: 1 account members have no row"),
+            (
+                "INSERT INTO account_metadata VALUES ('tier', 'gold', ?1)",
+                "account_metadata: 1 rows match no account member"
+            ),
+            ("UPDATE accounts SET pending_debits = -3 WHERE id = ?1", "pending debits -3 and credits 0"),
+            (#"UPDATE accounts SET metadata = '{"tier": "silver"}' WHERE id = ?1"#, "not in canonical form"),
+        ])
+    func accountSettingsThatDisagreeAreNamed(_ tamper: String, _ expected: String) async throws {
+        try await withTemporaryDatabase { path in
+            let account = first
+            do {
+                let pool = try LedgerDatabase.open(path: path)
+                let store = try SQLiteLedgerStore(pool: pool)
+                let settings = AccountSettings(metadata: try Metadata.validated([("tier", "silver")], field: "m").get())
+                _ = try await store.configure(account) { existing in
+                    Ledger.configuration(of: account, as: settings, on: existing, now: .now())
+                }
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
+                #expect(try ConsistencyCheck.run(path: path).isConsistent)
+                try await pool.writeWithoutTransaction { db in
+                    try db.execute(sql: tamper, arguments: [account.uuid])
+                }
+                try await store.close()
+            }
+            let report = try ConsistencyCheck.run(path: path)
+            let errors = report.accountErrors + report.indexErrors
+            #expect(errors.count == 1 && errors[0].contains(expected), "\(errors)")
+        }
+    }
+
     @Test func aMissingDatabaseIsAnErrorNotAnEmptyLedger() throws {
         #expect(throws: ConsistencyCheck.MissingDatabaseError.self) {
             try ConsistencyCheck.run(path: "/nonexistent/accounts.sqlite")

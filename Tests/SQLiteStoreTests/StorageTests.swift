@@ -164,6 +164,71 @@ import Testing
         }
     }
 
+    /// A database that version 4 wrote (accounts without settings; transactions without metadata) is migrated in
+    /// place: every account keeps its balance and count, gets no currency, no limits, empty metadata and the time
+    /// of its first transaction as its opening time; every transaction reads with empty metadata; the index file
+    /// of the earlier layout is rebuilt; and the migrated ledger takes settings and metadata at once.
+    @Test func aVersion4DatabaseGetsAccountsWithRules() async throws {
+        try await withTemporaryDatabase { path in
+            let (a, b) = (AccountID(UUID()), AccountID(UUID()))
+            // (account, amount, created_at) in sequence order; balance_after is each account's running sum.
+            let history: [(AccountID, Int64, Int64)] = [(a, 5, 1_000), (b, 9, 2_000), (a, -4, 2_000), (b, 1, 3_500)]
+            let ids = history.map { _ in TransactionID(UUID()) }
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try Schema.migrator.migrate(queue, upTo: "v4: index tables in a file of their own")
+                try await queue.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO accounts VALUES (?, 1, 2), (?, 10, 2)", arguments: [a.uuid, b.uuid])
+                    var sums: [AccountID: Int64] = [:]
+                    for (sequence, (id, (account, amount, createdAt))) in zip(ids, history).enumerated() {
+                        sums[account, default: 0] += amount
+                        try db.execute(
+                            sql: "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?)",
+                            arguments: [sequence + 1, id.uuid, account.uuid, amount, createdAt, sums[account]])
+                    }
+                }
+                try queue.close()
+            }
+            let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
+            for (account, balance, openedAt) in [(a, Int64(1), Int64(1_000)), (b, Int64(10), Int64(2_000))] {
+                let document = try #require(try await store.account(account))
+                #expect(document.state == AccountState(balance: balance, transactionCount: 2))
+                #expect(document.metadata == .empty)
+                #expect(document.createdAt == Timestamp(millisecondsSince1970: openedAt))
+            }
+            for (id, (account, amount, _)) in zip(ids, history) {
+                let entry = try #require(try await store.transaction(id))
+                #expect(entry.transaction == Transaction(id: id, accountID: account, amount: amount))
+            }
+            #expect(try await store.statement(of: a, before: nil, limit: 10).map(\.balanceAfter) == [1, 5])
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+
+            let settings = AccountSettings(
+                rules: AccountRules(minimumBalance: 0),
+                metadata: try Metadata.validated([("owner", "u-1")], field: "metadata").get())
+            let configured = try await store.configure(a) { existing in
+                Ledger.configuration(of: a, as: settings, on: existing, now: .now())
+            }
+            #expect(configured.outcome == .configured && configured.account.state.balance == 1)
+            let metadata = try Metadata.validated([("order", "o-1")], field: "metadata").get()
+            let plan = try await Ledger.commit(
+                [Batch([Transaction(id: TransactionID(UUID()), accountID: a, amount: -2, metadata: metadata)])],
+                to: store)
+            #expect(plan.created.isEmpty)  // below the new minimum
+            let accepted = try await Ledger.commit(
+                [Batch([Transaction(id: TransactionID(UUID()), accountID: a, amount: -1, metadata: metadata)])],
+                to: store)
+            #expect(accepted.created.map(\.sequence) == [5])
+            #expect(try await store.statement(of: a, before: nil, limit: 1).first?.transaction.metadata == metadata)
+            #expect(
+                try await store.accounts(after: nil, limit: 10, filter: MetadataFilter(key: "owner", value: "u-1")).map(
+                    \.id) == [a])
+            try await store.close()
+            #expect(try ConsistencyCheck.run(path: path).isConsistent)
+        }
+    }
+
     /// A database that version 1 wrote (no order, time or balance_after) is migrated in place on start: every
     /// balance and transaction kept, each account's balance_after chain its running sum, ending at its balance.
     @Test func aVersion1DatabaseIsMigratedInPlace() async throws {
