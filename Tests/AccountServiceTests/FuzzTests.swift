@@ -69,7 +69,29 @@ import Testing
                 } + (Bool.random(using: &random) ? ["\u{1F600}", "\u{10FFFF}", "\u{FEFF}"] : [])))
         var members = Bool.random(using: &random) ? [amount, account] : [account, amount]
         members.insert("\"note\":\(jsonString(note))", at: Int.random(in: 0...2, using: &random))
+        if Int.random(in: 0..<3, using: &random) == 0 {
+            members.insert(validMetadata(&random, space), at: Int.random(in: 0...members.count, using: &random))
+        }
         return (members, space)
+    }
+
+    /// A valid `metadata` member: 0 to 4 members of any text but U+0000, within the bounds in characters.
+    static func validMetadata(_ random: inout SplitMix64, _ space: String) -> String {
+        func text(_ lengths: ClosedRange<Int>, _ random: inout SplitMix64) -> String {
+            String(
+                String.UnicodeScalarView(
+                    (0..<Int.random(in: lengths, using: &random)).map { _ in
+                        Unicode.Scalar(UInt32.random(in: 1...0x10FFFF, using: &random)) ?? "\u{1F600}"
+                    }))
+        }
+        var keys: Set<[UInt8]> = []
+        var members: [String] = []
+        for _ in 0..<Int.random(in: 0...4, using: &random) {
+            let key = Bool.random(using: &random) ? text(1...64, &random) : "k\(members.count)"
+            guard keys.insert(Array(key.utf8)).inserted else { continue }
+            members.append("\(jsonString(key))\(space):\(space)\(jsonString(text(0...256, &random)))")
+        }
+        return "\"metadata\"\(space):\(space)" + object(members, space)
     }
 
     /// A UUID drawn from `random`, so that it too is rebuilt from the seed.
@@ -91,6 +113,24 @@ import Testing
     /// One change to a valid request that makes it invalid, whichever spelling the valid one has (members are
     /// found by `contains`, which sees both `"amount"` and its escaped form `"\u0061mount"`).
     static let mutations: [@Sendable (inout Case, [String], String) -> Void] = [
+        // Metadata and currency members that are wrong (400, naming the member).
+        { c, m, s in c.body = Array(object(m + [#""metadata":{"a":1}"#], s).utf8) },
+        { c, m, s in c.body = Array(object(m + [#""metadata":["a"]"#], s).utf8) },
+        { c, m, s in c.body = Array(object(m + [#""metadata":{"":"x"}"#], s).utf8) },
+        { c, m, s in
+            c.body = Array(object(m + ["\"metadata\":{\"\(String(repeating: "é", count: 65))\":\"x\"}"], s).utf8)
+        },
+        { c, m, s in
+            c.body = Array(object(m + ["\"metadata\":{\"a\":\"\(String(repeating: "x", count: 257))\"}"], s).utf8)
+        },
+        { c, m, s in
+            c.body = Array(
+                object(m + ["\"metadata\":{" + (0...32).map { "\"k\($0)\":\"v\"" }.joined(separator: ",") + "}"], s)
+                    .utf8)
+        },
+        { c, m, s in c.body = Array(object(m + [#""metadata":{"a":"\u0000"}"#], s).utf8) },
+        { c, m, s in c.body = Array(object(m + [#""currency":"usd""#], s).utf8) },
+        { c, m, s in c.body = Array(object(m + [#""currency":5"#], s).utf8) },
         { c, m, s in c.body = Array(object(m.map { $0.contains("mount\"") ? #""amount":"7""# : $0 }, s).utf8) },
         { c, m, s in c.body = Array(object(m.filter { !$0.contains("account_id") }, s).utf8) },
         { c, m, s in c.body = Array(object(m.filter { !$0.contains("mount\"") }, s).utf8) },
@@ -126,6 +166,8 @@ import Testing
         { c, _, _ in c.transactionID = "1234" },
         { c, _, _ in c.transactionID = c.transactionID! + "0" },
         { c, _, _ in c.transactionID = "\u{1F600}" },
+        // Well formed, but the new account has no currency: 422.
+        { c, m, s in c.body = Array(object(m + [#""currency":"USD""#], s).utf8) },
     ]
 
     static let caseCount = 4_000
@@ -143,7 +185,7 @@ import Testing
 
     /// The mutations that leave the body valid JSON but make one item's member wrong: the problem must name
     /// the item.
-    static let itemMutations = mutations[0..<12]
+    static let itemMutations = mutations[0..<21]
 
     static func makeBatch(seed: UInt64) -> BatchCase {
         var random = SplitMix64(seed: seed)
@@ -242,6 +284,76 @@ import Testing
                     #expect(try await Self.storedCount(client, expected: written) == written, "\(request)")
                 }
                 #expect(written > Self.caseCount / 5)
+                let report = try await ConsistencyCheck.run(database: path)
+                #expect(report.isConsistent)
+            }
+        }
+    }
+
+    /// A generated PUT /accounts/{id} body: valid settings (an expected document), or one broken member.
+    static func makeSettings(
+        seed: UInt64
+    ) -> (body: String, valid: (currency: String?, minimum: Int64?, maximum: Int64?)?) {
+        var random = SplitMix64(seed: seed)
+        let space = ["", " ", "\n\t "].randomElement(using: &random)!
+        let currency =
+            Bool.random(using: &random)
+            ? nil : ["USD", "EUR", "X", "POINTS_2", "ABCDEFGHIJKLMNOP"].randomElement(using: &random)!
+        var limits = [Int64.random(in: .min ... .max, using: &random), Int64.random(in: -1000...1000, using: &random)]
+        limits.sort()
+        let minimum = Bool.random(using: &random) ? limits[0] : nil
+        let maximum = Bool.random(using: &random) ? limits[1] : nil
+        var members: [String] = []
+        if let currency { members.append("\"currency\"\(space):\(space)\"\(currency)\"") }
+        members.append("\"minimum_balance\"\(space):\(space)\(minimum.map(String.init) ?? "null")")
+        if let maximum { members.append("\"maximum_balance\"\(space):\(space)\(maximum)") }
+        members.append(validMetadata(&random, space))
+        members.shuffle(using: &random)
+        let broken = [
+            #""currency":"us""#, #""currency":"1USD""#, #""currency":"ABCDEFGHIJKLMNOPQ""#, #""currency":true"#,
+            #""minimum_balance":1.5"#, #""maximum_balance":"7""#, #""minimum_balance":92233720368547758070"#,
+            #""metadata":{"a":[]}"#, #""metadata":"a""#, #""metadata":{"":"1"}"#,
+            "\"minimum_balance\":\(limits[1] + 1),\"maximum_balance\":\(limits[1])",
+        ]
+        guard Int.random(in: 0..<3, using: &random) == 0 else {
+            return (object(members, space), (currency, minimum, maximum))
+        }
+        let wrong = broken.randomElement(using: &random)!
+        let name = wrong.split(separator: ":")[0]
+        return (object(members.filter { !$0.hasPrefix(name) } + [wrong], space), nil)
+    }
+
+    /// Generated settings: every valid one is what the account then holds, every broken one is 400 and changes
+    /// nothing.
+    @Test(.shrinking(false), .timeLimit(.minutes(5)), arguments: StoreKind.all)
+    func generatedSettingsAreKeptExactlyOrRefusedWhole(store: StoreKind) async throws {
+        try await withTemporaryStore(store) { path in
+            try await buildApplication(TestArguments(database: path)).test(.router) { client in
+                let account = newID()
+                var current: AccountBody?
+                await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+                    let (body, valid) = Self.makeSettings(seed: seed)
+                    let response = try await client.putAccount(account, body)
+                    if let valid {
+                        #expect(
+                            response.status == (current == nil ? .created : .ok),
+                            "\(body) → \(String(buffer: response.body))")
+                        let document = try response.decode(AccountBody.self)
+                        #expect(document.currency == valid.currency, "\(body)")
+                        #expect(document.minimum_balance == valid.minimum && document.maximum_balance == valid.maximum)
+                        let sent = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+                        #expect(document.metadata == sent?["metadata"] as? [String: String], "\(body)")
+                        current = document
+                    } else {
+                        try response.problem(.badRequest)
+                    }
+                    if let current {
+                        #expect(try await client.account(account) == current, "\(body)")
+                    } else {
+                        try await client.get("/accounts/\(account)").problem(.notFound)
+                    }
+                }
+                #expect(current != nil)
                 let report = try await ConsistencyCheck.run(database: path)
                 #expect(report.isConsistent)
             }
