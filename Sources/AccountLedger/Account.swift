@@ -54,7 +54,12 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
             $0.key.utf8.lexicographicallyPrecedes($1.key.utf8)
         }
         for (index, member) in sorted.enumerated() {
-            let name = "\(field).\(member.key)"
+            // A key past its bound is named by its beginning.
+            let shown =
+                member.key.unicodeScalars.count <= maximumKeyLength
+                ? member.key
+                : String(String.UnicodeScalarView(member.key.unicodeScalars.prefix(maximumKeyLength))) + "…"
+            let name = "\(field).\(shown)"
             if index > 0, sorted[index - 1].key.utf8.elementsEqual(member.key.utf8) {
                 return .failure(MetadataError(field: name, problem: "the key is given twice"))
             }

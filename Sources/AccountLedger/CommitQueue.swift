@@ -16,6 +16,13 @@ final class CommitQueue: Sendable {
         let continuation: CheckedContinuation<[PostingOutcome], any Error>
     }
 
+    /// An account's settings waiting to be written (PUT /accounts/{id}).
+    struct WaitingConfiguration {
+        let account: AccountID
+        let settings: AccountSettings
+        let continuation: CheckedContinuation<ConfigurationPlan, any Error>
+    }
+
     /// A batch of at most this many postings is small.
     static let smallBatch = 16
     /// Small batches arrived within this long count as arriving.
@@ -51,6 +58,7 @@ final class CommitQueue: Sendable {
         /// Whether the last commit held a large batch.
         var tookLarge = false
         var lastSmallArrival: ContinuousClock.Instant?
+        var configurations: [WaitingConfiguration] = []
         var stopped = false
     }
 
@@ -82,6 +90,30 @@ final class CommitQueue: Sendable {
             wakeUp.yield()
         } else {
             continuation.resume(throwing: LedgerError.unavailable)
+        }
+    }
+
+    /// Queues an account's settings for the writer loop, which writes every configuration waiting in one
+    /// transaction (as postings share commits, configurations share one fsync).
+    func enqueue(_ configuration: WaitingConfiguration) {
+        let accepted = state.withLock { state in
+            guard !state.stopped else { return false }
+            state.configurations.append(configuration)
+            return true
+        }
+        if accepted {
+            wakeUp.yield()
+        } else {
+            configuration.continuation.resume(throwing: LedgerError.unavailable)
+        }
+    }
+
+    /// Removes and returns the configurations waiting, the first `limit` of them.
+    func takeConfigurations(upTo limit: Int) -> [WaitingConfiguration] {
+        state.withLock { state in
+            let taken = Array(state.configurations.prefix(limit))
+            state.configurations.removeFirst(taken.count)
+            return taken
         }
     }
 

@@ -172,15 +172,17 @@ public final class Ledger: Service, Sendable {
         try await answered { [store] in try await store.transactionVolume() }
     }
 
-    /// Opens the account with `settings`, or sets them whole on the account that exists, in a commit of its own
-    /// (serialized with the postings' commits by the store's write transaction): every commit after it applies
-    /// the new limits. Repeating it changes nothing. It returns what it did and the account as it left it.
+    /// Opens the account with `settings`, or sets them whole on the account that exists. The writer loop writes
+    /// it, with every other configuration waiting, in a write transaction of its own (serialized with the
+    /// postings' commits by the store): every commit after it applies the new limits. Repeating it changes
+    /// nothing. It returns what it did and the account as it left it.
     /// - Throws: ``LedgerError/currencyFixed(_:currency:requested:)`` when the currency would change on an
-    ///   account that has transactions, or what ``post(_:)`` throws for an unavailable store.
+    ///   account that has transactions, or what ``post(_:currency:)`` throws for an unavailable store.
     public func configure(_ account: AccountID, as settings: AccountSettings) async throws -> ConfigurationPlan {
-        try await answered { [store, clock] in
-            try await store.configure(account) { existing in
-                Self.configuration(of: account, as: settings, on: existing, now: clock())
+        try await answered { [queue] in
+            try await withCheckedThrowingContinuation { continuation in
+                queue.enqueue(
+                    CommitQueue.WaitingConfiguration(account: account, settings: settings, continuation: continuation))
             }
         }
     }
@@ -199,9 +201,23 @@ public final class Ledger: Service, Sendable {
         try await answered { [store] in try await store.accounts(after: after, limit: limit, filter: filter) }
     }
 
-    /// The rule for an account's settings: a currency is fixed once the account has a transaction; anything else
-    /// may change at any time (a limit never changes a balance, and a limit tightened below the balance only
-    /// refuses postings that move away from the range). Settings equal to the account's write nothing.
+    /// The rule for accounts' settings, applied in order (an account configured twice sees the first): a
+    /// currency is fixed once the account has a transaction; anything else may change at any time (a limit never
+    /// changes a balance, and a limit tightened below the balance only refuses postings that move away from the
+    /// range). Settings equal to the account's write nothing.
+    static func configurations(
+        _ requests: [(account: AccountID, settings: AccountSettings)], on existing: [AccountID: Account],
+        now: Timestamp
+    ) -> [Result<ConfigurationPlan, LedgerError>] {
+        var accounts = existing
+        return requests.map { id, settings in
+            let decision = configuration(of: id, as: settings, on: accounts[id], now: now)
+            if case .success(let plan) = decision { accounts[id] = plan.account }
+            return decision
+        }
+    }
+
+    /// The rule for one account's settings (``configurations(_:on:now:)``).
     static func configuration(
         of id: AccountID, as settings: AccountSettings, on existing: Account?, now: Timestamp
     ) -> Result<ConfigurationPlan, LedgerError> {
@@ -209,24 +225,23 @@ public final class Ledger: Service, Sendable {
             let state = AccountState(balance: 0, rules: settings.rules)
             return .success(
                 ConfigurationPlan(
-                    outcome: .opened, settings: settings,
-                    account: Account(
-                        id: id, state: state, metadata: settings.metadata, createdAt: now)))
+                    outcome: .opened, settings: settings, previous: nil,
+                    account: Account(id: id, state: state, metadata: settings.metadata, createdAt: now)))
         }
         let current = existing.state.rules
         if current.currency != settings.rules.currency, existing.transactionCount > 0 {
             return .failure(.currencyFixed(id, currency: current.currency, requested: settings.rules.currency))
         }
         guard current != settings.rules || existing.metadata != settings.metadata else {
-            return .success(ConfigurationPlan(outcome: .configured, settings: nil, account: existing))
+            return .success(
+                ConfigurationPlan(outcome: .configured, settings: nil, previous: existing, account: existing))
         }
         var state = existing.state
         state.rules = settings.rules
         return .success(
             ConfigurationPlan(
-                outcome: .configured, settings: settings,
-                account: Account(
-                    id: id, state: state, metadata: settings.metadata, createdAt: existing.createdAt)))
+                outcome: .configured, settings: settings, previous: existing,
+                account: Account(id: id, state: state, metadata: settings.metadata, createdAt: existing.createdAt)))
     }
 
     /// The writer loop: commits what is queued until graceful shutdown; then it refuses new postings, commits
@@ -250,6 +265,7 @@ public final class Ledger: Service, Sendable {
     }
 
     private func commitQueued() async {
+        await configureQueued()
         while case let taken = queue.take(
             upToPostings: Self.maximumCommitSize, whileSmallArrive: Self.maximumSharedCommitSize), !taken.isEmpty
         {
@@ -268,6 +284,32 @@ public final class Ledger: Service, Sendable {
                 metrics.failedCommits.increment()
                 for waiting in taken { waiting.continuation.resume(throwing: error) }
             }
+        }
+    }
+
+    /// Writes the configurations waiting, in write transactions of up to ``maximumCommitSize`` of them.
+    private func configureQueued() async {
+        while case let taken = queue.takeConfigurations(upTo: Self.maximumCommitSize), !taken.isEmpty {
+            do {
+                let decisions = try await Self.configure(
+                    taken.map { ($0.account, $0.settings) }, in: store, clock: clock)
+                commits.add(1, ordering: .releasing)
+                for (waiting, decision) in zip(taken, decisions) { waiting.continuation.resume(with: decision) }
+            } catch {
+                commits.add(1, ordering: .releasing)
+                metrics.failedCommits.increment()
+                for waiting in taken { waiting.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Writes `requests` to `store` in one write transaction, decided by the rules, stamped by `clock`.
+    static func configure(
+        _ requests: [(account: AccountID, settings: AccountSettings)], in store: any LedgerStore,
+        clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>] {
+        try await store.configure(Array(Set(requests.map(\.account)))) { existing in
+            configurations(requests, on: existing, now: clock())
         }
     }
 

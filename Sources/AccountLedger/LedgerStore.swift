@@ -29,13 +29,14 @@ public protocol LedgerStore: Sendable {
     func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry]
     func transactionVolume() async throws -> TransactionVolume
 
-    /// Opens or configures an account in one atomic, durable write transaction, serialized with every commit:
-    /// the store reads the account (nil when it does not exist), calls `decide` once with it, writes the plan's
-    /// settings when it has some (opening the account when it is new), and commits. It throws the refusal when
-    /// `decide` refuses, writing nothing.
+    /// Opens or configures accounts in one atomic, durable write transaction, serialized with every commit: the
+    /// store reads the accounts (absent: they do not exist), calls `decide` once with them, writes the settings
+    /// of each plan that has some, in order (opening an account when the plan's `previous` is nil), and commits.
+    /// It returns the decisions; a refused configuration writes nothing, and does not disturb the others.
     func configure(
-        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
-    ) async throws -> ConfigurationPlan
+        _ accounts: [AccountID],
+        decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>]
     func account(_ id: AccountID) async throws -> Account?
     /// Accounts in id order after `after` (from the first when nil), at most `limit`; with `filter`, only those
     /// whose metadata holds exactly that member.
@@ -137,12 +138,14 @@ public struct ConfigurationPlan: Sendable {
     public let outcome: ConfigurationOutcome
     /// The settings to write; nil when the account holds them already (nothing is written).
     public let settings: AccountSettings?
-    /// The account as the commit leaves it.
+    /// The account before (nil: it does not exist yet, and the write opens it), and as the commit leaves it.
+    public let previous: Account?
     public let account: Account
 
-    public init(outcome: ConfigurationOutcome, settings: AccountSettings?, account: Account) {
+    public init(outcome: ConfigurationOutcome, settings: AccountSettings?, previous: Account?, account: Account) {
         self.outcome = outcome
         self.settings = settings
+        self.previous = previous
         self.account = account
     }
 }

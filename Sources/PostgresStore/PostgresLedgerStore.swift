@@ -115,29 +115,37 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
-    /// A configuration under the head lock, as a commit of its own: BEGIN, the lock, the account, the rules'
-    /// decision, the write and the head's count of configurations (so that an optimistic commit whose snapshot
-    /// read the account before it writes nothing and is made again under the lock), COMMIT.
+    /// Configurations under the head lock, as a commit of their own: BEGIN, the lock, the accounts, the rules'
+    /// decisions, the writes and the head's count of configurations (so that an optimistic commit whose snapshot
+    /// read an account before them writes nothing and is made again under the lock), COMMIT.
     public func configure(
-        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
-    ) async throws -> ConfigurationPlan {
+        _ accounts: [AccountID],
+        decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>] {
         try await available { [logger] in
             try await client.withConnection { connection in
                 _ = try await connection.query("BEGIN", logger: logger)
                 do {
                     _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger)
-                    var existing: Account?
-                    for try await row in try await connection.execute(
-                        AccountsByID(ids: [account.uuid]), logger: logger)
+                    var existing: [AccountID: Account] = [:]
+                    for try await account in try await connection.execute(
+                        AccountsByID(ids: accounts.map(\.uuid)), logger: logger)
                     {
-                        existing = row
+                        existing[account.id] = account
                     }
-                    let plan = try decide(existing).get()
-                    if let settings = plan.settings {
-                        try await write(settings, of: plan.account, replacing: existing, on: connection)
+                    let decisions = decide(existing)
+                    var wrote = false
+                    for case .success(let plan) in decisions {
+                        if let settings = plan.settings {
+                            try await write(settings, of: plan.account, replacing: plan.previous, on: connection)
+                            wrote = true
+                        }
+                    }
+                    if wrote {
+                        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.countConfiguration), logger: logger)
                     }
                     _ = try await connection.query("COMMIT", logger: logger)
-                    return plan
+                    return decisions
                 } catch {
                     _ = try? await connection.query("ROLLBACK", logger: logger)
                     throw error
@@ -167,7 +175,6 @@ public struct PostgresLedgerStore: LedgerStore {
                 account.id.uuid, gone.map(\.key), gone.map(\.value), added.map(\.key), added.map(\.value))
             _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.replaceMembers, binds: members), logger: logger)
         }
-        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.countConfiguration), logger: logger)
     }
 
     /// What the rules need, read in one statement (``SQL/snapshot``), and how many configurations had committed.

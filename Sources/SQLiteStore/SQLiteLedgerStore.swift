@@ -253,20 +253,27 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
-    /// A configuration is a write transaction of its own: the account as it is, the rules' decision, the write.
+    /// Configurations are a write transaction of their own: the accounts as they are, the rules' decisions, the
+    /// writes.
     public func configure(
-        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
-    ) async throws -> ConfigurationPlan {
+        _ accounts: [AccountID],
+        decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>] {
         do {
             return try await pool.write { db in
                 let read = try db.cachedStatement(sql: SQL.accountByID)
-                read.bind(.uuid(account.uuid))
-                let existing = try read.firstRow(in: db, Account.init(row:))
-                let plan = try decide(existing).get()
-                if let settings = plan.settings {
-                    try Self.write(settings, of: plan.account, replacing: existing, in: db)
+                var existing: [AccountID: Account] = [:]
+                for id in accounts {
+                    read.bind(.uuid(id.uuid))
+                    existing[id] = try read.firstRow(in: db, Account.init(row:))
                 }
-                return plan
+                let decisions = decide(existing)
+                for case .success(let plan) in decisions {
+                    if let settings = plan.settings {
+                        try Self.write(settings, of: plan.account, replacing: plan.previous, in: db)
+                    }
+                }
+                return decisions
             }
         } catch let error as DatabaseError {
             guard let unavailable = LedgerDatabase.unavailable(error, path: pool.path) else { throw error }

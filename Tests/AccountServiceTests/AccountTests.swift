@@ -75,7 +75,10 @@ import Testing
                 #"{"metadata":{"owner":"\#(String(repeating: "é", count: 257))"}}"#,
                 "metadata.owner: value longer than 256 characters"
             ),
-            (#"{"metadata":{"\#(String(repeating: "k", count: 65))":"x"}}"#, "key longer than 64 characters"),
+            (
+                #"{"metadata":{"\#(String(repeating: "k", count: 65))":"x"}}"#,
+                "metadata.\(String(repeating: "k", count: 64))…: key longer than 64 characters"
+            ),
             (
                 #"{"metadata":{\#((0..<33).map { "\"k\($0)\":\"v\"" }.joined(separator: ","))}}"#,
                 "metadata: holds 33 members; at most 32 are allowed"

@@ -38,9 +38,7 @@ struct PostgresStoreTests {
                 for (index, account) in accounts.enumerated() {
                     let members = [("tier", index % 100 == 0 ? "gold" : "silver"), ("n", String(index))]
                     let settings = AccountSettings(metadata: try Metadata.validated(members, field: "metadata").get())
-                    _ = try await store.configure(account) { existing in
-                        Ledger.configuration(of: account, as: settings, on: existing, now: .now())
-                    }
+                    _ = try await Ledger.configure([(account, settings)], in: store)[0].get()
                 }
                 let client = try #require(store as? PostgresLedgerStore).client
                 try await client.query("ANALYZE")
@@ -110,11 +108,8 @@ struct PostgresStoreTests {
                 let configuration = Task {
                     for await _ in snapshotTaken { break }
                     defer { configured.signal() }
-                    _ = try await store.configure(account) { existing in
-                        Ledger.configuration(
-                            of: account, as: AccountSettings(rules: AccountRules(minimumBalance: 0)), on: existing,
-                            now: .now())
-                    }
+                    _ = try await Ledger.configure(
+                        [(account, AccountSettings(rules: AccountRules(minimumBalance: 0)))], in: store)[0].get()
                 }
                 let debit = Transaction(id: TransactionID(UUID()), accountID: account, amount: -6)
                 let decisions = Mutex(0)
@@ -225,11 +220,8 @@ struct PostgresStoreTests {
                 #expect(document.metadata == .empty && document.createdAt == Timestamp(millisecondsSince1970: 1000))
                 #expect(try await store.account(AccountID(b))?.createdAt == Timestamp(millisecondsSince1970: 2000))
                 #expect(try await store.transaction(TransactionID(third))?.transaction.metadata == .empty)
-                let configured = try await store.configure(AccountID(b)) { existing in
-                    Ledger.configuration(
-                        of: AccountID(b), as: AccountSettings(rules: AccountRules(maximumBalance: 7)), on: existing,
-                        now: .now())
-                }
+                let configured = try await Ledger.configure(
+                    [(AccountID(b), AccountSettings(rules: AccountRules(maximumBalance: 7)))], in: store)[0].get()
                 #expect(configured.account.state.rules.maximumBalance == 7)
                 let refused = try await Ledger.commit(
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: AccountID(b), amount: 1)])], to: store)

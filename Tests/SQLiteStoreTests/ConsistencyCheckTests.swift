@@ -120,9 +120,7 @@ import Testing
                 let pool = try LedgerDatabase.open(path: path)
                 let store = try SQLiteLedgerStore(pool: pool)
                 let settings = AccountSettings(metadata: try Metadata.validated([("tier", "silver")], field: "m").get())
-                _ = try await store.configure(account) { existing in
-                    Ledger.configuration(of: account, as: settings, on: existing, now: .now())
-                }
+                _ = try await Ledger.configure([(account, settings)], in: store)[0].get()
                 _ = try await Ledger.commit(
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
                 #expect(try ConsistencyCheck.run(path: path).isConsistent)

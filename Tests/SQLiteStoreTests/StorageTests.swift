@@ -207,9 +207,7 @@ import Testing
             let settings = AccountSettings(
                 rules: AccountRules(minimumBalance: 0),
                 metadata: try Metadata.validated([("owner", "u-1")], field: "metadata").get())
-            let configured = try await store.configure(a) { existing in
-                Ledger.configuration(of: a, as: settings, on: existing, now: .now())
-            }
+            let configured = try await Ledger.configure([(a, settings)], in: store)[0].get()
             #expect(configured.outcome == .configured && configured.account.state.balance == 1)
             let metadata = try Metadata.validated([("order", "o-1")], field: "metadata").get()
             let plan = try await Ledger.commit(

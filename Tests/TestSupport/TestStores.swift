@@ -27,8 +27,9 @@ extension ForwardingStore {
     }
     package func transactionVolume() async throws -> TransactionVolume { try await inner.transactionVolume() }
     package func configure(
-        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
-    ) async throws -> ConfigurationPlan { try await inner.configure(account, decide: decide) }
+        _ accounts: [AccountID],
+        decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>] { try await inner.configure(accounts, decide: decide) }
     package func account(_ id: AccountID) async throws -> Account? { try await inner.account(id) }
     package func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
         try await inner.accounts(after: after, limit: limit, filter: filter)
@@ -58,8 +59,9 @@ package struct FailingStore: LedgerStore {
     package func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] { throw DiskFailureError() }
     package func transactionVolume() async throws -> TransactionVolume { throw DiskFailureError() }
     package func configure(
-        _ account: AccountID, decide: @escaping @Sendable (Account?) -> Result<ConfigurationPlan, LedgerError>
-    ) async throws -> ConfigurationPlan { throw DiskFailureError() }
+        _ accounts: [AccountID],
+        decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+    ) async throws -> [Result<ConfigurationPlan, LedgerError>] { throw DiskFailureError() }
     package func account(_ id: AccountID) async throws -> Account? { throw DiskFailureError() }
     package func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
         throw DiskFailureError()

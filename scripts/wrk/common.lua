@@ -16,9 +16,23 @@ function fill_account(n)
     return 1 + n % (ACCOUNTS - 1)
 end
 
-function post_request(id, account, amount)
+-- `extra`, when given, is more members for the body (`"metadata":{…}`).
+function post_request(id, account, amount, extra)
+    local members = string.format('"account_id":"%s","amount":%d', account_id(account), amount)
+    if extra then members = members .. "," .. extra end
     return wrk.format("POST", "/amount", { ["Content-Type"] = "application/json", ["Transaction-Id"] = id },
-        string.format('{"account_id":"%s","amount":%d}', account_id(account), amount))
+        "{" .. members .. "}")
+end
+
+-- Four metadata members, as a payment might carry.
+FOUR_MEMBERS = '"metadata":{"order":"o-2026-000123","channel":"web","customer":"c-0042","note":"bench"}'
+
+-- The settings scripts/wrk/put_accounts.lua gives account n in each mode.
+function account_settings(mode, n)
+    if mode == "limits" then
+        return '{"minimum_balance":-1000000000000,"maximum_balance":1000000000000}'
+    end
+    return string.format('{"metadata":{"tier":"t%d","n":"%d"}}', n % 10, n)
 end
 
 -- Numbers the threads: each one's thread_index (0, 1, ...) is set before its init().
