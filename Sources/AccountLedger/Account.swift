@@ -104,49 +104,76 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { canonicalJSON ?? "{}" }
 
-    /// Reads back what ``canonicalJSON`` wrote (nil: none); nil for any other text.
+    /// Reads back what ``canonicalJSON`` wrote (nil: none); nil for any other text. It reads UTF-8 bytes, and a
+    /// string without escapes (the usual one) is one slice of them.
     public init?(canonicalJSON text: String?) {
-        guard let text else {
+        guard var text else {
             self = .empty
             return
         }
-        var scalars = text.unicodeScalars[...]
-        func take(_ scalar: Unicode.Scalar) -> Bool {
-            guard scalars.first == scalar else { return false }
-            scalars.removeFirst()
-            return true
-        }
-        func quoted() -> String? {
-            guard take("\"") else { return nil }
-            var result = String.UnicodeScalarView()
-            while let scalar = scalars.popFirst() {
-                switch scalar {
-                case "\"": return String(result)
-                case "\\":
-                    switch scalars.popFirst() {
-                    case "\"": result.append("\"")
-                    case "\\": result.append("\\")
-                    case "u":
-                        let hex = String(String.UnicodeScalarView(scalars.prefix(4)))
-                        guard hex.count == 4, let code = UInt32(hex, radix: 16), let escaped = Unicode.Scalar(code)
-                        else { return nil }
-                        scalars.removeFirst(4)
-                        result.append(escaped)
-                    default: return nil
-                    }
-                default: result.append(scalar)
+        guard
+            let members = text.withUTF8({ bytes -> [Member]? in
+                var index = 0
+                func take(_ byte: UInt8) -> Bool {
+                    guard index < bytes.count, bytes[index] == byte else { return false }
+                    index += 1
+                    return true
                 }
-            }
-            return nil
-        }
-        guard take("{") else { return nil }
-        var members: [Member] = []
-        while !take("}") {
-            if !members.isEmpty, !take(",") { return nil }
-            guard let key = quoted(), take(":"), let value = quoted() else { return nil }
-            members.append(Member(key: key, value: value))
-        }
-        guard scalars.isEmpty else { return nil }
+                func quoted() -> String? {
+                    guard take(UInt8(ascii: "\"")) else { return nil }
+                    let start = index
+                    while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+                        index += 1
+                    }
+                    var result = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    while index < bytes.count {
+                        let byte = bytes[index]
+                        index += 1
+                        switch byte {
+                        case UInt8(ascii: "\""): return result
+                        case UInt8(ascii: "\\"):
+                            guard index < bytes.count else { return nil }
+                            let escaped = bytes[index]
+                            index += 1
+                            switch escaped {
+                            case UInt8(ascii: "\""): result += "\""
+                            case UInt8(ascii: "\\"): result += "\\"
+                            case UInt8(ascii: "u"):
+                                guard index + 4 <= bytes.count,
+                                    let code = UInt32(
+                                        String(
+                                            decoding: UnsafeBufferPointer(rebasing: bytes[index..<index + 4]),
+                                            as: UTF8.self),
+                                        radix: 16),
+                                    let scalar = Unicode.Scalar(code)
+                                else { return nil }
+                                index += 4
+                                result.unicodeScalars.append(scalar)
+                            default: return nil
+                            }
+                        default:
+                            let start = index - 1
+                            while index < bytes.count, bytes[index] != UInt8(ascii: "\""),
+                                bytes[index] != UInt8(ascii: "\\")
+                            {
+                                index += 1
+                            }
+                            result += String(
+                                decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                        }
+                    }
+                    return nil
+                }
+                guard take(UInt8(ascii: "{")) else { return nil }
+                var members: [Member] = []
+                while !take(UInt8(ascii: "}")) {
+                    if !members.isEmpty, !take(UInt8(ascii: ",")) { return nil }
+                    guard let key = quoted(), take(UInt8(ascii: ":")), let value = quoted() else { return nil }
+                    members.append(Member(key: key, value: value))
+                }
+                return index == bytes.count ? members : nil
+            })
+        else { return nil }
         self.init(sorted: members)
     }
 
