@@ -396,21 +396,32 @@ final class Simulation: @unchecked Sendable {
                 if kind < 20, let known = recentOrAny() {
                     postings.append(known.transaction)  // a replay
                 } else if kind < 27, let known = model.entries.randomElement(using: &random) {
-                    postings.append(  // a conflict
+                    // A conflict: another amount, or the same amount with other metadata.
+                    let sameAmount = Bool.random(using: &random)
+                    postings.append(
                         Transaction(
                             id: known.transaction.id, accountID: known.transaction.accountID,
-                            amount: known.transaction.amount + 1))
+                            amount: known.transaction.amount + (sameAmount ? 0 : 1),
+                            metadata: sameAmount ? metadata(Int.random(in: 1...1_000, using: &random)) : .empty))
                 } else if kind < 32, let earlier = postings.randomElement(using: &random) {
                     postings.append(earlier)  // the same id again within the commit
                 } else {
+                    // One new posting in four carries metadata, which the index table keeps too.
                     postings.append(
                         Transaction(
                             id: TransactionID(Self.uuid(&random)), accountID: accounts.randomElement(using: &random)!,
-                            amount: Int64.random(in: -50...50, using: &random)))
+                            amount: Int64.random(in: -50...50, using: &random),
+                            metadata: Int.random(in: 0..<4, using: &random) == 0
+                                ? metadata(-Int.random(in: 1...1_000, using: &random)) : .empty))
                 }
             }
             return Batch(postings)
         }
+    }
+
+    /// Metadata of one member, "n": n (a new posting's are negative, a conflict's positive: never equal).
+    func metadata(_ n: Int) -> Metadata {
+        try! Metadata.validated([(key: "n", value: String(n))], field: "metadata").get()
     }
 
     /// A recorded transaction: one of the last 40 (likely still waiting in the backlog, or being merged) seven
