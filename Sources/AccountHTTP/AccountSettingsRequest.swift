@@ -5,8 +5,8 @@ import Hummingbird
 /// "metadata": {…}}`, the account's settings whole. An omitted member (or `null`) takes its default: no currency,
 /// no limit, empty metadata. Unknown members are ignored, as in the other bodies.
 struct AccountSettingsRequest {
-    /// 32 members of 64 and 256 characters, each written as `\uXXXX` escapes at worst, and the rest.
-    static let maximumBodySize = 160 * 1024
+    /// As POST /amount's (``AmountRequest/maximumBodySize``): the metadata at its largest, and the rest.
+    static let maximumBodySize = AmountRequest.maximumBodySize
 
     let settings: AccountSettings
 

@@ -7,9 +7,10 @@ import NIOCore
 /// `{"account_id": "<uuid>", "amount": <integer>}`, with an optional `currency` and `metadata`. Unknown body
 /// members are ignored.
 struct AmountRequest {
-    /// Bodies are a few dozen bytes, or a few kilobytes with metadata (32 members of 64 and 256 characters,
-    /// each written as `\uXXXX` escapes at worst); anything past this is refused with 413 without being read.
-    static let maximumBodySize = 160 * 1024
+    /// Bodies are a few dozen bytes, or a few kilobytes with metadata: 32 members of 64 and 256 characters of
+    /// four UTF-8 bytes each are 41 KB (61 KB with every character below U+10000 written as a `\uXXXX` escape);
+    /// anything past this is refused with 413 without being read.
+    static let maximumBodySize = 64 * 1024
 
     let transaction: Transaction
     /// The currency the client says the account holds (checked by the ledger), if it names one.

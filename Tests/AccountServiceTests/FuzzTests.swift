@@ -48,7 +48,7 @@ import Testing
             return Case(transactionID: id, body: garbage, expectation: .refused)
         default:
             let padding =
-                "\"padding\":\"" + String(repeating: "x", count: Int.random(in: 163_841...400_000, using: &random))
+                "\"padding\":\"" + String(repeating: "x", count: Int.random(in: 65_537...200_000, using: &random))
                 + "\""
             return Case(transactionID: id, body: Array(object(members + [padding], space).utf8), expectation: .tooLarge)
         }
