@@ -36,9 +36,24 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
 
     public static let empty = Metadata(sorted: [])
 
+    /// The members as a JSON object, sorted by key, without whitespace, escaping only what JSON requires
+    /// (`"`, `\` and control characters): the form the stores keep (nil when empty, so that no metadata costs
+    /// nothing). Made once, when the metadata is.
+    public let canonicalJSON: String?
+
     private init(sorted members: [Member]) {
         self.members = members
+        canonicalJSON = Self.encoded(members)
     }
+
+    private init(sorted members: [Member], canonicalJSON: String) {
+        self.members = members
+        self.canonicalJSON = canonicalJSON
+    }
+
+    public static func == (lhs: Metadata, rhs: Metadata) -> Bool { lhs.members == rhs.members }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(members) }
 
     /// The members, or what is wrong with them: a key given twice, too many members, a key or value too long.
     /// The error names the member (`metadata.owner: …`) with `field` in front.
@@ -87,17 +102,15 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
         members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
     }
 
-    /// The members as a JSON object, sorted by key, without whitespace, escaping only what JSON requires
-    /// (`"`, `\` and control characters): the form the stores keep (nil when empty, so that no metadata costs
-    /// nothing).
-    public var canonicalJSON: String? {
-        guard !isEmpty else { return nil }
+    /// ``canonicalJSON`` of sorted members.
+    package static func encoded(_ members: [Member]) -> String? {
+        guard !members.isEmpty else { return nil }
         var text = "{"
         for (index, member) in members.enumerated() {
             if index > 0 { text += "," }
-            Self.appendQuoted(member.key, to: &text)
+            appendQuoted(member.key, to: &text)
             text += ":"
-            Self.appendQuoted(member.value, to: &text)
+            appendQuoted(member.value, to: &text)
         }
         return text + "}"
     }
@@ -174,7 +187,13 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
                 return index == bytes.count ? members : nil
             })
         else { return nil }
-        self.init(sorted: members)
+        let sorted = zip(members, members.dropFirst()).allSatisfy { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        guard sorted else {
+            self.init(sorted: members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
+            return
+        }
+        // The stores write only the canonical text, so it is kept as read (`check` re-encodes to verify it).
+        self.init(sorted: members, canonicalJSON: text)
     }
 
     /// Metadata as a store keeps it (``canonicalJSON``, NULL when empty). Text that is not is a damaged row (only
@@ -186,6 +205,12 @@ public struct Metadata: Sendable, Hashable, CustomStringConvertible {
 
     private static func appendQuoted(_ string: String, to text: inout String) {
         text += "\""
+        // Most text needs no escape: appended whole.
+        guard string.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else {
+            text += string
+            text += "\""
+            return
+        }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

@@ -89,7 +89,8 @@ public struct ConsistencyCheck: Sendable {
                     "account \(AccountID(id)): pending debits \(pendingDebits) and credits \(pendingCredits), "
                         + "but it has no open holds")
             }
-            if metadata != nil, Metadata(canonicalJSON: metadata)?.canonicalJSON != metadata {
+            if metadata != nil, Metadata(canonicalJSON: metadata).flatMap({ Metadata.encoded($0.members) }) != metadata
+            {
                 report.accountErrors.append("account \(AccountID(id)): its metadata is not in canonical form")
             }
             let (sum, transactions) = sums.removeValue(forKey: id) ?? (0, 0)
