@@ -60,3 +60,45 @@ function request()
     sent = sent % #requests + 1
     return requests[sent]
 end
+
+-- Numbered requests sent once each, until every one is answered (fill.lua, put_accounts.lua): thread t sends the
+-- numbers n from first to first+count-1 with n % threads == t, made by make(n); once all of them are answered it
+-- stops and writes done-directory/t (wrk itself runs until its duration or SIGINT, so scripts/bench interrupts it
+-- when every thread is done). While its last requests are in flight a thread sends GET /ping, whose empty body
+-- tells its response from the others'. Call it from init(args) with the arguments first, count, threads and
+-- done-directory; `accepts(status)` says which statuses are expected (others are reported on stderr).
+function numbered_requests(args, name, make, accepts)
+    local first, count, thread_count = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+    local done_file = args[4] .. "/" .. thread_index
+    local next_n, last, step = first + thread_index, first + count, thread_count
+    local mine, answered = 0, 0
+    for n = next_n, last - 1, step do mine = mine + 1 end
+    local function finish()
+        local file = io.open(done_file, "w")
+        file:close()
+        wrk.thread:stop()
+    end
+    if mine == 0 then finish() end
+    request = function()
+        -- wrk calls request() once on thread 0 to check the script before the run; that request is never sent.
+        if thread_index == 0 and not checked then
+            checked = true
+            return wrk.format("GET", "/ping")
+        end
+        if next_n < last then
+            local n = next_n
+            next_n = next_n + step
+            return make(n)
+        end
+        return wrk.format("GET", "/ping")
+    end
+    response = function(status, headers, body)
+        if not accepts(status) then
+            io.stderr:write(name .. ": status " .. status .. " " .. body .. "\n")
+        end
+        if body ~= "" then
+            answered = answered + 1
+            if answered == mine then finish() end
+        end
+    end
+end
