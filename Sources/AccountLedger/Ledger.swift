@@ -264,11 +264,18 @@ public final class Ledger: Service, Sendable {
         }
     }
 
+    /// Configurations and postings take turns: each turn writes the configurations waiting (if any), then one
+    /// commit of postings, so that neither a stream of postings nor a burst of PUTs keeps the other waiting.
     private func commitQueued() async {
-        await configureQueued()
-        while case let taken = queue.take(
-            upToPostings: Self.maximumCommitSize, whileSmallArrive: Self.maximumSharedCommitSize), !taken.isEmpty
-        {
+        while true {
+            let configured = await configureQueued()
+            let taken = queue.take(
+                upToPostings: Self.maximumCommitSize, whileSmallArrive: Self.maximumSharedCommitSize)
+            guard !taken.isEmpty else {
+                // A configuration queued since yielded a wake-up, which brings the loop back for it.
+                if configured { continue }
+                return
+            }
             do {
                 let started = ContinuousClock.now
                 let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
@@ -287,20 +294,22 @@ public final class Ledger: Service, Sendable {
         }
     }
 
-    /// Writes the configurations waiting, in write transactions of up to ``maximumCommitSize`` of them.
-    private func configureQueued() async {
-        while case let taken = queue.takeConfigurations(upTo: Self.maximumCommitSize), !taken.isEmpty {
-            do {
-                let decisions = try await Self.configure(
-                    taken.map { ($0.account, $0.settings) }, in: store, clock: clock)
-                commits.add(1, ordering: .releasing)
-                for (waiting, decision) in zip(taken, decisions) { waiting.continuation.resume(with: decision) }
-            } catch {
-                commits.add(1, ordering: .releasing)
-                metrics.failedCommits.increment()
-                for waiting in taken { waiting.continuation.resume(throwing: error) }
-            }
+    /// Writes the configurations waiting, up to ``maximumCommitSize`` of them, in one write transaction; whether
+    /// there were any.
+    private func configureQueued() async -> Bool {
+        let taken = queue.takeConfigurations(upTo: Self.maximumCommitSize)
+        guard !taken.isEmpty else { return false }
+        do {
+            let decisions = try await Self.configure(
+                taken.map { ($0.account, $0.settings) }, in: store, clock: clock)
+            commits.add(1, ordering: .releasing)
+            for (waiting, decision) in zip(taken, decisions) { waiting.continuation.resume(with: decision) }
+        } catch {
+            commits.add(1, ordering: .releasing)
+            metrics.failedCommits.increment()
+            for waiting in taken { waiting.continuation.resume(throwing: error) }
         }
+        return true
     }
 
     /// Writes `requests` to `store` in one write transaction, decided by the rules, stamped by `clock`.

@@ -45,6 +45,57 @@ import Testing
 
     struct InjectedCommitError: Error {}
 
+    /// A gated store that also notes how many commits had been written when configurations were.
+    final class ConfigurationCountingStore: ForwardingStore {
+        let inner: GatedStore
+        let commitsBeforeConfiguring = Mutex<[Int]>([])
+
+        init(path: String) throws { inner = try GatedStore(path: path) }
+
+        func configure(
+            _ accounts: [AccountID],
+            decide: @escaping @Sendable ([AccountID: Account]) -> [Result<ConfigurationPlan, LedgerError>]
+        ) async throws -> [Result<ConfigurationPlan, LedgerError>] {
+            let written = inner.writes.load(ordering: .sequentiallyConsistent)
+            commitsBeforeConfiguring.withLock { $0.append(written) }
+            return try await inner.configure(accounts, decide: decide)
+        }
+    }
+
+    /// Configurations and postings take turns: a PUT queued behind a stream of large commits is written after
+    /// the commit under way, not after all of them.
+    @Test func aConfigurationDoesNotWaitForEveryQueuedCommit() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try ConfigurationCountingStore(path: path)
+            try await withLedger(store: store) { ledger, _ async throws in
+                let first = Task {
+                    try await ledger.post(
+                        Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1))
+                }
+                try await waitUntil { store.inner.writes.load(ordering: .sequentiallyConsistent) > 0 }
+                // Five batches too large to share a commit, queued behind the held one, then a configuration.
+                var batches: [Task<[PostingOutcome], any Error>] = []
+                for queued in 0..<5 {
+                    let batch = Batch(
+                        (0..<3_000).map { _ in
+                            Transaction(id: TransactionID(UUID()), accountID: AccountID(UUID()), amount: 1)
+                        })
+                    batches.append(Task { try await ledger.post(batch) })
+                    try await waitUntil { ledger.queue.count > queued }
+                }
+                let account = AccountID(UUID())
+                let configured = Task { try await ledger.configure(account, as: AccountSettings()) }
+                try await Task.sleep(for: .milliseconds(20))  // queued: nothing takes it while the gate is shut
+                store.inner.opener.finish()
+                _ = try await first.value
+                #expect(try await configured.value.outcome == .opened)
+                for batch in batches { #expect(try await batch.value.count == 3_000) }
+                // Written after the held commit, before the five large ones.
+                #expect(store.commitsBeforeConfiguring.withLock { $0 } == [1])
+            }
+        }
+    }
+
     /// Runs `body` with a ledger on a fresh database behind a gated store, its group commit running.
     func withGatedLedger(_ body: @escaping @Sendable (GatedStore, Ledger) async throws -> Void) async throws {
         try await withTemporaryDatabase { path in
