@@ -168,6 +168,7 @@ import Glibc
             flood.removeAll()  // closes them
             try await Task.sleep(for: .milliseconds(300))
 
+            try #require(process.isRunning, "the service exited with status \(process.terminationStatus) in the flood")
             let client = try RawConnection(port: port)
             client.send("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             let answer = await client.read(for: .seconds(10))

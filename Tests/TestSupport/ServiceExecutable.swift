@@ -16,14 +16,22 @@ package enum ServiceExecutable {
         }
     }
 
+    /// The process exited before it listened.
+    package struct ExitedError: Error, CustomStringConvertible {
+        package let status: Int32
+        package var description: String { "account-service exited with status \(status) before it listened" }
+    }
+
     /// Starts the built executable with `arguments` (through `launcher`, when given) and waits until it accepts
-    /// connections on `port`; the caller terminates it.
+    /// connections on `port`, for up to 20 s: a debug build starting beside the whole suite on two cores once took
+    /// more than the 5 s this allowed before (a descriptor-exhaustion test refused in CI). The caller terminates it.
     package static func start(
         _ arguments: [String], port: Int, launcher: [String] = []
     ) async throws -> ChildProcess {
         let process = try ChildProcess(launcher + [try url.path] + arguments)
-        for _ in 0..<200 {
+        for _ in 0..<800 {
             if (try? RawConnection(port: port)) != nil { return process }
+            guard process.isRunning else { throw ExitedError(status: process.waitUntilExit()) }
             try await Task.sleep(for: .milliseconds(25))
         }
         process.terminate()
