@@ -95,23 +95,28 @@ extension PostgresLedgerStore {
             WHERE m.key = $1 AND m.value = $2 AND m.account_id >= $3
             ORDER BY m.account_id LIMIT $4
             """
-        /// A configuration's write (``PostgresLedgerStore/configure(_:decide:)``): the account opened or its
-        /// settings replaced.
+        /// The configurations' accounts opened or their settings replaced, one row each, from arrays: a currency
+        /// and metadata of '' are none, and a limit whose flag is false is none.
         static let upsertSettings = """
             INSERT INTO accounts (id, balance, transaction_count, created_at, currency, minimum_balance,
                 maximum_balance, metadata)
-            VALUES ($1, 0, 0, $2, $3, $4, $5, $6)
+            SELECT u.id, 0, 0, u.created_at, nullif(u.currency, ''),
+                CASE WHEN u.has_minimum THEN u.minimum END, CASE WHEN u.has_maximum THEN u.maximum END,
+                nullif(u.metadata, '')
+            FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::bool[], $5::int8[], $6::bool[], $7::int8[], $8::text[])
+                AS u (id, created_at, currency, has_minimum, minimum, has_maximum, maximum, metadata)
             ON CONFLICT (id) DO UPDATE SET currency = excluded.currency, minimum_balance = excluded.minimum_balance,
                 maximum_balance = excluded.maximum_balance, metadata = excluded.metadata
             """
-        /// The members an account no longer has leave account_metadata, and its new ones enter.
+        /// The members accounts no longer have leave account_metadata ($1–$3: account, key, value), and their new
+        /// ones enter ($4–$6); the two sets share no row.
         static let replaceMembers = """
             WITH gone AS (
-                DELETE FROM account_metadata AS m USING unnest($2::text[], $3::text[]) AS o (key, value)
-                WHERE m.key = o.key AND m.value = o.value AND m.account_id = $1
+                DELETE FROM account_metadata AS m USING unnest($1::uuid[], $2::text[], $3::text[]) AS o (account_id, key, value)
+                WHERE m.key = o.key AND m.value = o.value AND m.account_id = o.account_id
             )
-            INSERT INTO account_metadata (key, value, account_id) SELECT n.key, n.value, $1
-            FROM unnest($4::text[], $5::text[]) AS n (key, value)
+            INSERT INTO account_metadata (key, value, account_id) SELECT n.key, n.value, n.account_id
+            FROM unnest($4::uuid[], $5::text[], $6::text[]) AS n (account_id, key, value)
             """
         static let countConfiguration = "UPDATE ledger_head SET configured = configured + 1"
         static let balanceAtInstant = """

@@ -134,14 +134,9 @@ public struct PostgresLedgerStore: LedgerStore {
                         existing[account.id] = account
                     }
                     let decisions = decide(existing)
-                    var wrote = false
-                    for case .success(let plan) in decisions {
-                        if let settings = plan.settings {
-                            try await write(settings, of: plan.account, replacing: plan.previous, on: connection)
-                            wrote = true
-                        }
-                    }
-                    if wrote {
+                    let plans = decisions.compactMap { try? $0.get() }.filter { $0.settings != nil }
+                    if !plans.isEmpty {
+                        try await write(plans, on: connection)
                         _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.countConfiguration), logger: logger)
                     }
                     _ = try await connection.query("COMMIT", logger: logger)
@@ -154,27 +149,48 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
-    private func write(
-        _ settings: AccountSettings, of account: Account, replacing existing: Account?,
-        on connection: PostgresConnection
-    ) async throws {
-        let rules = settings.rules
-        var upsert = PostgresBindings(capacity: 6)
-        upsert.append(account.id.uuid)
-        upsert.append(account.createdAt.millisecondsSince1970)
-        upsert.append(rules.currency)
-        upsert.append(rules.minimumBalance)
-        upsert.append(rules.maximumBalance)
-        upsert.append(settings.metadata.canonicalJSON)
-        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.upsertSettings, binds: upsert), logger: logger)
-        let old = Set((existing?.metadata ?? .empty).members)
-        let new = Set(settings.metadata.members)
-        let (gone, added) = (Array(old.subtracting(new)), Array(new.subtracting(old)))
-        if !gone.isEmpty || !added.isEmpty {
-            let members = Self.binds(
-                account.id.uuid, gone.map(\.key), gone.map(\.value), added.map(\.key), added.map(\.value))
-            _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.replaceMembers, binds: members), logger: logger)
+    /// Writes the settings of `plans` (in order; an account configured twice ends with its last) in two
+    /// statements whatever their number: the accounts' rows (``SQL/upsertSettings``), then the members that left
+    /// and entered account_metadata (``SQL/replaceMembers``), each account's from its state before the first plan
+    /// to its last, so that no row is deleted and inserted by one statement.
+    private func write(_ plans: [ConfigurationPlan], on connection: PostgresConnection) async throws {
+        var order: [AccountID] = []
+        var first: [AccountID: Account?] = [:]
+        var last: [AccountID: ConfigurationPlan] = [:]
+        for plan in plans {
+            let id = plan.account.id
+            if first[id] == nil {
+                order.append(id)
+                first[id] = .some(plan.previous)
+            }
+            last[id] = plan
         }
+        let finals = order.map { last[$0]! }
+        let rules = finals.map { $0.settings!.rules }
+        var upsert = PostgresBindings(capacity: 8)
+        upsert.append(finals.map(\.account.id.uuid))
+        upsert.append(finals.map(\.account.createdAt.millisecondsSince1970))
+        upsert.append(rules.map { $0.currency ?? "" })  // '' is none: nullif
+        upsert.append(rules.map { $0.minimumBalance != nil })
+        upsert.append(rules.map { $0.minimumBalance ?? 0 })
+        upsert.append(rules.map { $0.maximumBalance != nil })
+        upsert.append(rules.map { $0.maximumBalance ?? 0 })
+        upsert.append(finals.map { $0.settings!.metadata.canonicalJSON ?? "" })
+        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.upsertSettings, binds: upsert), logger: logger)
+        var gone: [(account: UUID, member: Metadata.Member)] = []
+        var added: [(account: UUID, member: Metadata.Member)] = []
+        for plan in finals {
+            let id = plan.account.id
+            let old = Set((first[id]!?.metadata ?? .empty).members)
+            let new = Set(plan.settings!.metadata.members)
+            gone += old.subtracting(new).map { (id.uuid, $0) }
+            added += new.subtracting(old).map { (id.uuid, $0) }
+        }
+        guard !gone.isEmpty || !added.isEmpty else { return }
+        let members = Self.binds(
+            gone.map(\.account), gone.map(\.member.key), gone.map(\.member.value), added.map(\.account),
+            added.map(\.member.key), added.map(\.member.value))
+        _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.replaceMembers, binds: members), logger: logger)
     }
 
     /// What the rules need, read in one statement (``SQL/snapshot``), and how many configurations had committed.

@@ -140,6 +140,50 @@ import Testing
         }
     }
 
+    /// Configurations written together (PUTs that waited together), one account's among them twice: each account
+    /// ends with its last settings, its members in the filter's table are exactly its last ones, and a refused
+    /// one leaves the others.
+    @Test(arguments: StoreKind.all) func configurationsWrittenTogetherEndWithEachAccountsLast(
+        kind: StoreKind
+    ) async throws {
+        try await withTemporaryStore(kind) { location in
+            try await withStore(at: location) { store in
+                let (a, b, used) = (AccountID(UUID()), AccountID(UUID()), AccountID(UUID()))
+                func settings(_ currency: String?, _ members: [(String, String)]) throws -> AccountSettings {
+                    AccountSettings(
+                        rules: AccountRules(currency: currency, minimumBalance: 0),
+                        metadata: try Metadata.validated(members, field: "metadata").get())
+                }
+                _ = try await Ledger.commit(
+                    [Batch([Transaction(id: TransactionID(UUID()), accountID: used, amount: 1)])], to: store)
+                _ = try await Ledger.configure([(a, try settings(nil, [("tier", "gold"), ("n", "1")]))], in: store)
+                let decisions = try await Ledger.configure(
+                    [
+                        (a, try settings("USD", [("tier", "silver"), ("n", "1")])),
+                        (b, try settings(nil, [("tier", "gold")])),
+                        (used, try settings("EUR", [])),
+                        (a, try settings("USD", [("tier", "gold"), ("x", "2")])),
+                    ], in: store)
+                #expect(decisions.map { (try? $0.get()) != nil } == [true, true, false, true])
+                let document = try #require(try await store.account(a))
+                #expect(document.state.rules.currency == "USD")
+                #expect(document.metadata == (try settings(nil, [("tier", "gold"), ("x", "2")])).metadata)
+                let gold = try await store.accounts(
+                    after: nil, limit: 10, filter: MetadataFilter(key: "tier", value: "gold"))
+                #expect(Set(gold.map(\.id)) == [a, b])
+                #expect(
+                    try await store.accounts(after: nil, limit: 10, filter: MetadataFilter(key: "n", value: "1"))
+                        .isEmpty)
+                #expect(
+                    try await store.accounts(after: nil, limit: 10, filter: MetadataFilter(key: "x", value: "2")).map(
+                        \.id) == [a])
+                #expect(try await store.account(used)?.state.rules.currency == nil)
+            }
+            let report = try await ConsistencyCheck.run(database: location)
+            #expect(report.isConsistent, "\(report.accountErrors) \(report.indexErrors)")
+        }
+    }
+
     /// A commit whose snapshot no longer holds (a balance changed behind the rules' back) is refused whole.
     @Test(arguments: StoreKind.all) func aCommitOnAStaleBalanceWritesNothing(kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { location in
