@@ -30,9 +30,7 @@ extension Statement {
             case .text(let text?):
                 _ = sqlite3_bind_text(
                     sqliteStatement, index, text, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-            case .optionalInteger(let integer?):
-                sqlite3_bind_int64(sqliteStatement, index, integer)
-            case .text(nil), .optionalInteger(nil):
+            case .text(nil):
                 sqlite3_bind_null(sqliteStatement, index)
             }
         }
@@ -112,6 +110,4 @@ enum StatementValue {
     case idOrStart(UUID?)
     /// Text, or NULL.
     case text(String?)
-    /// An integer, or NULL.
-    case optionalInteger(Int64?)
 }
