@@ -51,6 +51,10 @@ struct AmountRequest {
             throw Problem.badRequest("The body is not valid JSON: \(error.reason) (at byte \(error.offset)).")
         }
         if let repeated = members.repeated { throw repeated }
+        if members.pendingID != nil || members.action != nil {
+            throw Problem.badRequest(
+                "The body has pending_id or action: a hold is posted or voided by an item of POST /transactions.")
+        }
         return (
             try PostingMembers.required(members.accountID, "account_id", "a UUID string", subject: "The body"),
             try PostingMembers.required(members.amount, "amount", "an integer", subject: "The body"),

@@ -95,20 +95,31 @@ public struct Problem: HTTPResponseError, Equatable {
 }
 
 extension Problem {
+    /// How a conflict names a record that is not an ordinary posting: " as a hold", " as the post of hold …".
+    static func kind(of role: Transaction.Role) -> String {
+        switch role {
+        case .posting: ""
+        case .hold: " as a hold"
+        case .post(let hold): " as the post of hold \(hold)"
+        case .void(let hold, _): " as the void of hold \(hold)"
+        }
+    }
+
     /// The problem a refused ledger operation answers with.
     init(_ error: LedgerError) {
         switch error {
         case .idempotencyConflict(let requested, let recorded):
             let differs =
                 requested.accountID == recorded.accountID && requested.amount == recorded.amount
+                    && requested.role == recorded.role
                 ? " (its metadata differs)" : ""
             self.init(
                 type: Self.type("idempotency-conflict"), status: .unprocessableContent,
                 title: "Transaction-Id already used",
-                detail: "Transaction \(requested.id) is already recorded for account \(recorded.accountID) "
-                    + "with amount \(recorded.amount) and metadata \(recorded.metadata); it cannot be reused for "
-                    + "account \(requested.accountID) with amount \(requested.amount) and metadata "
-                    + "\(requested.metadata)\(differs).")
+                detail: "Transaction \(requested.id) is already recorded\(Self.kind(of: recorded.role)) for account "
+                    + "\(recorded.accountID) with amount \(recorded.amount) and metadata \(recorded.metadata); it "
+                    + "cannot be reused\(Self.kind(of: requested.role)) for account \(requested.accountID) with amount "
+                    + "\(requested.amount) and metadata \(requested.metadata)\(differs).")
         case .balanceOutOfRange(let transaction):
             self.init(
                 type: Self.type("balance-out-of-range"), status: .unprocessableContent,
@@ -134,7 +145,7 @@ extension Problem {
             errors = refused.map { item in
                 let problem = Problem(item.reason)
                 return ItemProblem(
-                    index: item.index, transactionID: item.transaction.id,
+                    index: item.index, transactionID: item.id,
                     type: problem.type, detail: problem.detail)
             }
         case .unbalanced(let sum, let currency):
@@ -153,6 +164,33 @@ extension Problem {
                 type: Self.type("currency-fixed"), status: .unprocessableContent, title: "Currency fixed",
                 detail: "Account \(account) has transactions in " + (currency ?? "no currency")
                     + ", so its currency cannot change to " + (requested ?? "none") + "; nothing was changed.")
+        case .unknownHold(let hold):
+            self.init(
+                type: Self.type("unknown-hold"), status: .unprocessableContent, title: "Unknown hold",
+                detail: "No hold has id \(hold); nothing was recorded.")
+        case .holdResolved(let hold, let resolution):
+            let action = if case .post = resolution.role { "posted" } else { "voided" }
+            self.init(
+                type: Self.type("hold-resolved"), status: .unprocessableContent, title: "Hold already resolved",
+                detail: "Hold \(hold) was \(action) already, by transaction \(resolution.id); a hold is resolved once. "
+                    + "Nothing was recorded.")
+        case .holdExpired(let hold, let expiresAt):
+            self.init(
+                type: Self.type("hold-expired"), status: .unprocessableContent, title: "Hold expired",
+                detail: "Hold \(hold) expired at \(expiresAt.rfc3339): it can no longer be posted or voided, and its "
+                    + "funds are released. Nothing was recorded.")
+        case .invalidResolution(let resolution, let held):
+            let amount = if case .post(let amount?) = resolution.action { "\(amount)" } else { "the held amount" }
+            self.init(
+                type: Self.type("invalid-resolution"), status: .unprocessableContent, title: "Invalid resolution",
+                detail: "Transaction \(resolution.id) would post \(amount) of hold \(resolution.hold), which holds "
+                    + "\(held): a post has the held amount's sign and at most its magnitude (void the hold to post "
+                    + "nothing). Nothing was recorded.")
+        case .holdNotExpired(let hold, let expiresAt):
+            self.init(
+                type: Self.type("hold-not-expired"), status: .unprocessableContent, title: "Hold not expired",
+                detail: "Hold \(hold) "
+                    + (expiresAt.map { "expires at \($0.rfc3339)" } ?? "never expires") + "; nothing was recorded.")
         case .accountNotFound(let account):
             self.init(status: .notFound, detail: "Account \(account) does not exist.")
         case .noTransactionBy(let account, let instant):

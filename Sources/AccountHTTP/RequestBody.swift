@@ -108,6 +108,9 @@ struct PostingMembers {
     var amount: Result<Int64, Problem>?
     var currency: Result<String?, Problem>?
     var metadata: Result<Metadata, Problem>?
+    /// A resolution item's hold and action (`"post"` or `"void"`).
+    var pendingID: Result<TransactionID, Problem>?
+    var action: Result<ResolutionAction, Problem>?
     /// The first member given twice.
     var repeated: Problem?
 
@@ -128,7 +131,12 @@ struct PostingMembers {
                 members.currency = try MemberValues.currency(&reader, field: name)
             case "metadata" where members.metadata == nil:
                 members.metadata = try MemberValues.metadata(&reader, field: name)
-            case "transaction_id" where withTransactionID, "account_id", "amount", "currency", "metadata":
+            case "pending_id" where members.pendingID == nil:
+                members.pendingID = try readIdentifier(&reader, name: name)
+            case "action" where members.action == nil:
+                members.action = try readAction(&reader)
+            case "transaction_id" where withTransactionID, "account_id", "amount", "currency", "metadata", "pending_id",
+                "action":
                 members.repeated = members.repeated ?? Problem.badRequest("\(subject) has \(name) twice.")
                 try reader.skipValue()
             default:
@@ -164,6 +172,23 @@ struct PostingMembers {
                     .badRequest("\(name) \(Problem.quoted(String(decoding: text, as: UTF8.self))) is not a UUID."))
             }
             return .success(id)
+        }
+    }
+
+    enum ResolutionAction { case post, void }
+
+    private static func readAction(_ reader: inout JSONBodyReader) throws -> Result<ResolutionAction, Problem> {
+        let wrong = Problem.badRequest(#"action must be "post" or "void"."#)
+        guard try reader.peekKind() == .string else {
+            try reader.skipValue()
+            return .failure(wrong)
+        }
+        return try reader.readString { text in
+            switch String(decoding: text, as: UTF8.self) {
+            case "post": .success(.post)
+            case "void": .success(.void)
+            default: .failure(wrong)
+            }
         }
     }
 

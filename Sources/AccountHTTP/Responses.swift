@@ -1,16 +1,33 @@
 import AccountLedger
 
 /// A transaction record: `{"transaction_id": "…", "account_id": "…", "amount": 7, "sequence": 12,
-/// "created_at": "2026-11-25T09:04:17.123Z", "balance_after": 19, "metadata": {}}`.
+/// "created_at": "2026-11-25T09:04:17.123Z", "balance_after": 19, "status": "posted", "metadata": {}}`; a hold's
+/// also has `expires_at` (null: never), a post's or void's `pending_id`, an expiry's void `"reason": "expired"`,
+/// and GET /transaction of a hold `hold_state`.
 struct TransactionResponse: JSONBody {
     let entry: LedgerEntry
+    let holdState: HoldState?
 
-    init(_ entry: LedgerEntry) {
+    init(_ entry: LedgerEntry, holdState: HoldState? = nil) {
         self.entry = entry
+        self.holdState = holdState
     }
 
     func write(to json: inout JSONWriter) {
-        json.object { json in Self.writeMembers(of: entry, to: &json) }
+        json.object { json in
+            Self.writeMembers(of: entry, to: &json)
+            if let holdState {
+                json.key("hold_state")
+                json.raw(reserving: 12) { out in
+                    switch holdState {
+                    case .pending: out.put(#""pending""#)
+                    case .posted: out.put(#""posted""#)
+                    case .voided: out.put(#""voided""#)
+                    case .expired: out.put(#""expired""#)
+                    }
+                }
+            }
+        }
     }
 
     /// `"transactions": [records]`, the list a statement or feed page holds.
@@ -21,7 +38,7 @@ struct TransactionResponse: JSONBody {
 
     /// The members, written in one reservation: a statement or feed page writes up to a thousand of these.
     static func writeMembers(of entry: LedgerEntry, to json: inout JSONWriter) {
-        json.raw(reserving: 320) { out in
+        json.raw(reserving: 440) { out in
             out.put(#""transaction_id":""#)
             out.put(entry.transaction.id.uuid)
             out.put(#"","account_id":""#)
@@ -34,6 +51,27 @@ struct TransactionResponse: JSONBody {
             out.put(entry.createdAt)
             out.put(#"","balance_after":"#)
             out.put(entry.balanceAfter)
+            switch entry.transaction.role {
+            case .posting:
+                out.put(#","status":"posted""#)
+            case .hold(let expiresAt):
+                out.put(#","status":"pending","expires_at":"#)
+                if let expiresAt {
+                    out.put(UInt8(ascii: "\""))
+                    out.put(expiresAt)
+                    out.put(UInt8(ascii: "\""))
+                } else {
+                    out.put("null")
+                }
+            case .post(let hold):
+                out.put(#","status":"posted","pending_id":""#)
+                out.put(hold.uuid)
+                out.put(UInt8(ascii: "\""))
+            case .void(let hold, let expired):
+                out.put(#","status":"voided","pending_id":""#)
+                out.put(hold.uuid)
+                out.put(expired ? #"","reason":"expired""# : #"""#)
+            }
             if entry.transaction.metadata.isEmpty { out.put(#","metadata":{}"#) }
         }
         if !entry.transaction.metadata.isEmpty {

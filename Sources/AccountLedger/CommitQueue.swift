@@ -78,7 +78,7 @@ final class CommitQueue: Sendable {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
             let waiting = Waiting(batch: batch, continuation: continuation)
-            if batch.transactions.count <= Self.smallBatch {
+            if batch.items.count <= Self.smallBatch {
                 state.small.waiting.append(waiting)
                 state.lastSmallArrival = .now
             } else {
@@ -131,15 +131,15 @@ final class CommitQueue: Sendable {
             var postings = 0
             let smallOnly = state.tookLarge && state.small.count > 0
             let smallLimit = state.large.count > 0 && !smallOnly ? limit / 2 : limit
-            while let next = state.small.first, postings + next.batch.transactions.count <= smallLimit {
-                postings += next.batch.transactions.count
+            while let next = state.small.first, postings + next.batch.items.count <= smallLimit {
+                postings += next.batch.items.count
                 taken.append(state.small.removeFirst())
             }
             state.tookLarge = false
             while !smallOnly, let next = state.large.first,
-                !state.tookLarge || postings + next.batch.transactions.count <= limit
+                !state.tookLarge || postings + next.batch.items.count <= limit
             {
-                postings += next.batch.transactions.count
+                postings += next.batch.items.count
                 taken.append(state.large.removeFirst())
                 state.tookLarge = true
             }

@@ -93,6 +93,11 @@ public final class Ledger: Service, Sendable {
         return entry
     }
 
+    /// Where the hold `id` stands now (an open hold past its expiry is expired); nil when `id` is not a hold.
+    public func holdState(of id: TransactionID) async throws -> HoldState? {
+        try await answered { [store] in try await store.hold(id) }?.state(at: clock())
+    }
+
     public func balance(of account: AccountID) async throws -> Int64 {
         guard let balance = try await answered({ [store] in try await store.balance(of: account) }) else {
             throw LedgerError.accountNotFound(account)
@@ -229,7 +234,9 @@ public final class Ledger: Service, Sendable {
                     account: Account(id: id, state: state, metadata: settings.metadata, createdAt: now)))
         }
         let current = existing.state.rules
-        if current.currency != settings.rules.currency, existing.transactionCount > 0 {
+        if current.currency != settings.rules.currency,
+            existing.transactionCount > 0 || existing.state.pendingDebits != 0 || existing.state.pendingCredits != 0
+        {
             return .failure(.currencyFixed(id, currency: current.currency, requested: settings.rules.currency))
         }
         guard current != settings.rules || existing.metadata != settings.metadata else {
@@ -283,7 +290,7 @@ public final class Ledger: Service, Sendable {
                 commits.add(1, ordering: .releasing)
                 if let last = plan.created.last { notifier.committed(through: last.sequence) }
                 metrics.committed(
-                    plan, postings: taken.reduce(0) { $0 + $1.batch.transactions.count },
+                    plan, postings: taken.reduce(0) { $0 + $1.batch.items.count },
                     duration: ContinuousClock.now - started)
                 for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(with: outcome) }
             } catch {
@@ -326,17 +333,16 @@ public final class Ledger: Service, Sendable {
     static func commit(
         _ batches: [Batch], to store: any LedgerStore, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
     ) async throws -> CommitPlan {
-        let postings = batches.count == 1 ? batches[0].transactions : batches.flatMap(\.transactions)
-        return try await store.commit(postings) { snapshot in plan(batches, on: snapshot, now: clock()) }
+        try await store.commit(CommitKeys(batches)) { snapshot in plan(batches, on: snapshot, now: clock()) }
     }
 
-    /// The rules, applied to batches in order, and to each batch's postings in order, on what the store holds:
-    /// a known id with the same account and amount is a replay, with anything else a conflict; an amount that
-    /// would take its account's balance out of 64 bits is refused, and so is one that breaks its account's limits
-    /// (``limitRefusal(of:on:)``). A posting sees the ones before it (the same
-    /// id twice is a replay the second time). A batch with a refused posting is refused whole: what its other
-    /// postings did is undone, so it changes nothing and does not disturb the batches around it; its refusal
-    /// lists every refused posting.
+    /// The rules, applied to batches in order, and to each batch's items in order, on what the store holds
+    /// (``CommitPlanner``): a known id with the same item is a replay, with anything else a conflict; an amount
+    /// that would take its account's balance (or pending sum) out of 64 bits is refused, and so is one that breaks
+    /// its account's limits (``limitRefusal(of:on:)``); a resolution must find its hold open and unexpired. An
+    /// item sees the ones before it (the same id twice is a replay the second time). A batch with a refused item
+    /// is refused whole: what its other items did is undone, so it changes nothing and does not disturb the
+    /// batches around it; its refusal lists every refused item.
     ///
     /// Created transactions take the sequences after the snapshot's last, in order (a batch's are consecutive),
     /// and one commit time: `now`, or the last commit's time if the clock says earlier, so time never runs
@@ -346,92 +352,10 @@ public final class Ledger: Service, Sendable {
         plan.outcomes.reserveCapacity(batches.count)
         let createdAt = max(now, snapshot.lastCreatedAt ?? now)
         plan.createdAt = createdAt
-        var sequence = snapshot.lastSequence
-        var recorded = snapshot.recorded
-        var accounts = snapshot.accounts
-        for batch in batches {
-            var outcomes: [PostingOutcome] = []
-            outcomes.reserveCapacity(batch.transactions.count)
-            var refused: [RefusedPosting] = []
-            /// What each created posting replaced, to undo the batch if it is refused.
-            var undo: [(id: TransactionID, account: AccountID, state: AccountState?)] = []
-            if batch.balanced, let (currency, sum) = unbalancedCurrency(of: batch, on: accounts) {
-                plan.outcomes.append(.failure(.unbalanced(sum: sum, currency: currency)))
-                continue
-            }
-            for (index, posting) in batch.transactions.enumerated() {
-                if let requested = batch.currencies[index],
-                    case let currency = accounts[posting.accountID]?.rules.currency, requested != currency
-                {
-                    refused.append(
-                        RefusedPosting(
-                            index: index, transaction: posting,
-                            reason: .currencyMismatch(posting, requested: requested, account: currency)))
-                    continue
-                }
-                if let existing = recorded[posting.id] {
-                    if existing.transaction == posting {
-                        outcomes.append(.replayed(existing))
-                    } else {
-                        refused.append(
-                            RefusedPosting(
-                                index: index, transaction: posting,
-                                reason: .idempotencyConflict(requested: posting, recorded: existing.transaction)))
-                    }
-                    continue
-                }
-                let previous = accounts[posting.accountID]
-                var state = previous ?? AccountState(balance: 0)
-                let (balance, overflow) = state.balance.addingReportingOverflow(posting.amount)
-                guard !overflow else {
-                    refused.append(
-                        RefusedPosting(index: index, transaction: posting, reason: .balanceOutOfRange(posting)))
-                    continue
-                }
-                if let limit = limitRefusal(of: posting, on: state) {
-                    refused.append(RefusedPosting(index: index, transaction: posting, reason: limit))
-                    continue
-                }
-                state.balance = balance
-                state.transactionCount += 1
-                sequence += 1
-                let entry = LedgerEntry(
-                    transaction: posting, sequence: sequence, createdAt: createdAt, balanceAfter: balance)
-                undo.append((posting.id, posting.accountID, previous))
-                accounts[posting.accountID] = state
-                recorded[posting.id] = entry
-                outcomes.append(.created(entry))
-            }
-            if refused.isEmpty {
-                plan.created.append(
-                    contentsOf: outcomes.lazy.compactMap { if case .created(let entry) = $0 { entry } else { nil } })
-                plan.outcomes.append(.success(outcomes))
-            } else {
-                for change in undo.reversed() {
-                    recorded[change.id] = nil
-                    accounts[change.account] = change.state
-                }
-                sequence -= Int64(undo.count)
-                plan.outcomes.append(.failure(.batchRefused(refused)))
-            }
-        }
-        plan.accounts = accountChanges(of: plan.created, from: snapshot.accounts)
+        var planner = CommitPlanner(snapshot: snapshot, createdAt: createdAt)
+        for batch in batches { planner.apply(batch, to: &plan) }
+        plan.accounts = planner.accountChanges(of: plan.created)
         return plan
-    }
-
-    /// The first currency (in the order of the batch's items) whose amounts do not sum to zero, and their sum; the
-    /// accounts without a currency (new ones among them) form one group, nil.
-    static func unbalancedCurrency(
-        of batch: Batch, on accounts: [AccountID: AccountState]
-    ) -> (currency: String?, sum: Int128)? {
-        var sums: [String?: Int128] = [:]
-        var order: [String?] = []
-        for posting in batch.transactions {
-            let currency = accounts[posting.accountID]?.rules.currency
-            if sums[currency] == nil { order.append(currency) }
-            sums[currency, default: 0] += Int128(posting.amount)
-        }
-        return order.first { sums[$0] != 0 }.map { ($0, sums[$0]!) }
     }
 
     /// The limit `posting` breaks on an account in `state` (before it), if any. A posting that lowers the balance
@@ -451,28 +375,5 @@ public final class Ledger: Service, Sendable {
             return .limitExceeded(posting, maximum: maximum, resulting: reserved)
         }
         return nil
-    }
-
-    /// Each account's change from created transactions, in the order of first touch.
-    private static func accountChanges(
-        of created: [LedgerEntry], from accounts: [AccountID: AccountState]
-    ) -> [AccountChange] {
-        var position: [AccountID: Int] = [:]
-        var changes: [(account: AccountID, balance: Int64, added: Int64)] = []
-        for entry in created {
-            let account = entry.transaction.accountID
-            if let index = position[account] {
-                changes[index].balance = entry.balanceAfter
-                changes[index].added += 1
-            } else {
-                position[account] = changes.count
-                changes.append((account, entry.balanceAfter, 1))
-            }
-        }
-        return changes.map { change in
-            AccountChange(
-                account: change.account, previousBalance: accounts[change.account]?.balance, balance: change.balance,
-                addedTransactions: change.added)
-        }
     }
 }

@@ -19,6 +19,16 @@ public enum LedgerError: Error, Hashable, Sendable {
     case currencyMismatch(Transaction, requested: String, account: String?)
     /// The account has transactions, so its currency cannot change from `currency` (nil: none) to `requested`.
     case currencyFixed(AccountID, currency: String?, requested: String?)
+    /// A resolution names a hold that is not recorded (or a record that is not a hold).
+    case unknownHold(TransactionID)
+    /// The hold has a resolution already: `resolution`, a post or a void.
+    case holdResolved(TransactionID, resolution: Transaction)
+    /// The hold expired at `expiresAt`: no post or void is accepted from then on (the ledger voids it).
+    case holdExpired(TransactionID, expiresAt: Timestamp)
+    /// A post's amount is not within the hold's: it has the held amount's sign and at most its magnitude.
+    case invalidResolution(Resolution, held: Int64)
+    /// The ledger's expiry reached a hold before its expiry (another instance's clock runs ahead, say).
+    case holdNotExpired(TransactionID, expiresAt: Timestamp?)
     case accountNotFound(AccountID)
     /// The account had no transaction at or before the instant (or does not exist).
     case noTransactionBy(AccountID, Timestamp)
@@ -27,17 +37,18 @@ public enum LedgerError: Error, Hashable, Sendable {
     case unavailable
 }
 
-/// A posting of a batch that the rules refused, and why: an ``LedgerError/idempotencyConflict(requested:recorded:)``,
-/// a ``LedgerError/balanceOutOfRange(_:)``, or a limit of its account.
+/// An item of a batch that the rules refused, and why: an ``LedgerError/idempotencyConflict(requested:recorded:)``,
+/// a ``LedgerError/balanceOutOfRange(_:)``, a limit of its account, or a resolution that its hold refuses.
 public struct RefusedPosting: Hashable, Sendable {
     /// Its position in the batch, from 0.
     public let index: Int
-    public let transaction: Transaction
+    /// The item's transaction id.
+    public let id: TransactionID
     public let reason: LedgerError
 
-    public init(index: Int, transaction: Transaction, reason: LedgerError) {
+    public init(index: Int, id: TransactionID, reason: LedgerError) {
         self.index = index
-        self.transaction = transaction
+        self.id = id
         self.reason = reason
     }
 }

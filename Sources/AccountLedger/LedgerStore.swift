@@ -9,17 +9,23 @@
 /// it holds the write lock, and becomes visible at once, whole; PostgreSQL's commits all update one row, the ledger
 /// head, and only if it still holds the last sequence their snapshot read, see ``PostgresLedgerStore``).
 public protocol LedgerStore: Sendable {
-    /// Commits `postings` in one atomic, durable write transaction, decided by the ledger's rules.
+    /// Commits the items whose keys are `keys` in one atomic, durable write transaction, decided by the ledger's
+    /// rules.
     ///
     /// Inside the transaction the store reads what the rules need (``LedgerSnapshot``), calls `decide` once with
-    /// it, writes the ``CommitPlan``'s changes, and commits. It returns the plan once the commit is durable. If
+    /// it, writes the ``CommitPlan``'s changes (its records, account changes, and holds' resolutions, each hold
+    /// resolved at most once: a second resolution of a hold fails the write), and commits. It returns the plan once the commit is durable. If
     /// anything fails, nothing is written and the error is thrown. (A store may roll back and try once more on a
     /// new snapshot, calling `decide` again; it returns the plan it committed. `decide` is pure.)
     func commit(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan
 
     func transaction(_ id: TransactionID) async throws -> LedgerEntry?
+    /// The hold with this id and its resolution; nil when no hold has it.
+    func hold(_ id: TransactionID) async throws -> Hold?
+    /// Open holds whose expiry is at or before `instant`, earliest first, at most `limit`: an index range.
+    func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID]
     func balance(of account: AccountID) async throws -> Int64?
     /// The balance after the account's last transaction committed at or before `instant`; nil when it had none.
     func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64?
@@ -61,12 +67,47 @@ extension LedgerStore {
     public var deadline: Duration? { nil }
 }
 
+/// What a commit's snapshot reads: every item's id, the postings' accounts, and the holds that resolutions name
+/// (with their accounts), each in the items' order (a key may repeat).
+public struct CommitKeys: Sendable, Hashable {
+    public var ids: [TransactionID] = []
+    public var accounts: [AccountID] = []
+    public var holds: [TransactionID] = []
+
+    public init(ids: [TransactionID] = [], accounts: [AccountID] = [], holds: [TransactionID] = []) {
+        self.ids = ids
+        self.accounts = accounts
+        self.holds = holds
+    }
+
+    /// The keys of ordinary postings.
+    public init(_ postings: [Transaction]) {
+        self.init(ids: postings.map(\.id), accounts: postings.map(\.accountID))
+    }
+
+    /// The keys of `batches`' items.
+    public init(_ batches: [Batch]) {
+        for batch in batches {
+            for item in batch.items {
+                ids.append(item.id)
+                switch item {
+                case .posting(let posting): accounts.append(posting.accountID)
+                case .resolution(let resolution): holds.append(resolution.hold)
+                }
+            }
+        }
+    }
+}
+
 /// What the ledger's rules need to know to decide a commit, read inside its write transaction.
 public struct LedgerSnapshot: Sendable {
-    /// The recorded transactions whose ids are among the postings' (absent ids are not recorded).
+    /// The recorded transactions whose ids are among the items' (absent ids are not recorded).
     public var recorded: [TransactionID: LedgerEntry]
-    /// The postings' accounts that exist: balance, pending sums and rules (absent accounts do not exist yet).
+    /// The postings' accounts and the named holds' accounts that exist: balance, pending sums and rules (absent
+    /// accounts do not exist yet).
     public var accounts: [AccountID: AccountState]
+    /// The holds that the resolutions name, with their resolutions (absent: no hold has that id).
+    public var holds: [TransactionID: Hold]
     /// The largest sequence recorded, 0 when none is.
     public var lastSequence: Int64
     /// The commit time of the last recorded transaction; a new commit is never earlier.
@@ -74,10 +115,11 @@ public struct LedgerSnapshot: Sendable {
 
     public init(
         recorded: [TransactionID: LedgerEntry] = [:], accounts: [AccountID: AccountState] = [:],
-        lastSequence: Int64 = 0, lastCreatedAt: Timestamp? = nil
+        holds: [TransactionID: Hold] = [:], lastSequence: Int64 = 0, lastCreatedAt: Timestamp? = nil
     ) {
         self.recorded = recorded
         self.accounts = accounts
+        self.holds = holds
         self.lastSequence = lastSequence
         self.lastCreatedAt = lastCreatedAt
     }
@@ -90,7 +132,7 @@ public struct AccountState: Sendable, Hashable {
     public var pendingDebits: Int64
     public var pendingCredits: Int64
     public var rules: AccountRules
-    /// How many posted transactions it has: once it has one, its currency is fixed.
+    /// How many posted transactions it has: once it has one (or an open hold), its currency is fixed.
     public var transactionCount: Int64
 
     public init(
@@ -127,8 +169,10 @@ public struct CommitPlan: Sendable {
     public var outcomes: [Result<[PostingOutcome], LedgerError>] = []
     /// The new transactions to record, in posting order, with consecutive sequences and one commit time.
     public var created: [LedgerEntry] = []
-    /// The new balance of every account a created transaction touches, in the order of first touch.
+    /// The new state of every account a created transaction changes, in the order of first touch.
     public var accounts: [AccountChange] = []
+    /// The holds that created posts and voids resolve, in their order.
+    public var resolutions: [HoldResolution] = []
     /// The commit's time: its transactions', and the opening time of the accounts it creates.
     public var createdAt = Timestamp(millisecondsSince1970: 0)
 }
@@ -157,8 +201,33 @@ public struct AccountChange: Sendable, Equatable {
     /// if the balance is still this one, so a rule or a lock that went wrong cannot lose an update silently.
     public let previousBalance: Int64?
     public let balance: Int64
-    /// How many created transactions the commit adds to the account's count.
+    /// How many posted transactions the commit adds to the account's count.
     public let addedTransactions: Int64
+    /// The account's pending sums after the commit.
+    public let pendingDebits: Int64
+    public let pendingCredits: Int64
+
+    public init(
+        account: AccountID, previousBalance: Int64?, balance: Int64, addedTransactions: Int64,
+        pendingDebits: Int64 = 0, pendingCredits: Int64 = 0
+    ) {
+        self.account = account
+        self.previousBalance = previousBalance
+        self.balance = balance
+        self.addedTransactions = addedTransactions
+        self.pendingDebits = pendingDebits
+        self.pendingCredits = pendingCredits
+    }
+}
+
+/// A hold that a commit resolves: the store records that it is resolved (once: a second resolution fails the
+/// write) and takes it out of the expiring holds.
+public struct HoldResolution: Sendable, Equatable {
+    public let hold: TransactionID
+    /// The hold's expiry, nil when it has none.
+    public let expiresAt: Timestamp?
+    /// The sequence of the post or void.
+    public let sequence: Int64
 }
 
 /// The store's database cannot be reached, or did not answer in time: the request may be retried (here, once

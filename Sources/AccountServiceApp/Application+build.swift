@@ -136,6 +136,8 @@ public func buildApplication(
         )
     }
     services.append(ledger)
+    // After the ledger, so that it stops before it: it posts the voids of expired holds to the ledger.
+    services.append(HoldExpiry(ledger: ledger, logger: logger))
     services.append(HangUpHandler(keys: keys, logger: logger))
     return Application(
         router: buildRouter(

@@ -18,17 +18,21 @@ extension ConsistencyCheck {
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 var tally = Tally()
                 var expected: Int64 = 1
-                for try await (sequence, account, amount, createdAt, balanceAfter) in try await connection.query(
-                    "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence",
+                for try await row in try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT \(PostgresLedgerStore.SQL.columns) FROM transactions ORDER BY sequence"),
                     logger: logger
-                ).decode((Int64, UUID, Int64, Int64, Int64).self) {
+                ) {
+                    let entry = try PostgresLedgerStore.entry(row)
+                    let sequence = entry.sequence
                     if sequence != expected, tally.report.integrityErrors.count < 100 {
                         tally.report.integrityErrors.append("sequence \(sequence) follows \(expected - 1): a gap")
                     }
                     expected = sequence + 1
                     tally.transaction(
-                        sequence: sequence, account: account, amount: amount, createdAt: createdAt,
-                        balanceAfter: balanceAfter)
+                        sequence: sequence, id: entry.transaction.id.uuid, account: entry.transaction.accountID.uuid,
+                        amount: entry.transaction.amount, createdAt: entry.createdAt.millisecondsSince1970,
+                        balanceAfter: entry.balanceAfter, role: entry.transaction.role)
                 }
                 for try await (id, balance, count, pendingDebits, pendingCredits, metadata)
                     in try await connection.query(
@@ -73,6 +77,23 @@ extension ConsistencyCheck {
                 ).decode(Int64.self) where differences > 0 {
                     tally.report.integrityErrors.append(
                         "busiest_accounts differs from the accounts with the most transactions in \(differences) rows")
+                }
+                // expiring_holds holds exactly the open holds that have an expiry (the unique index on pending_id
+                // keeps each hold to one resolution).
+                for try await differences in try await connection.query(
+                    """
+                    WITH open AS (
+                        SELECT expires_at, id FROM transactions AS t WHERE kind = 1 AND expires_at IS NOT NULL
+                            AND NOT EXISTS (SELECT 1 FROM transactions AS r WHERE r.pending_id = t.id)
+                    )
+                    SELECT count(*) FROM (
+                        (SELECT * FROM open EXCEPT SELECT expires_at, hold_id FROM expiring_holds)
+                        UNION ALL (SELECT expires_at, hold_id FROM expiring_holds EXCEPT SELECT * FROM open)
+                    ) AS difference
+                    """, logger: logger
+                ).decode(Int64.self) where differences > 0 {
+                    tally.report.indexErrors.append(
+                        "expiring_holds differs from the open holds that expire in \(differences) rows")
                 }
                 for try await head in try await connection.query(
                     "SELECT last_sequence FROM ledger_head", logger: logger

@@ -98,6 +98,36 @@ extension PostgresLedgerStore {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
+    public func hold(_ id: TransactionID) async throws -> Hold? {
+        guard let entry = try await transaction(id), case .hold = entry.transaction.role else { return nil }
+        // Read after the hold: a resolution committed since is found (a resolution is never undone).
+        return Hold(entry: entry, resolution: try await all(of: ResolutionOfHold(hold: id.uuid)).first)
+    }
+
+    public func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
+        try await all(of: ExpiredHolds(instant: instant.millisecondsSince1970, limit: Int64(limit)))
+            .map(TransactionID.init)
+    }
+
+    struct ResolutionOfHold: PostgresPreparedStatement {
+        static let sql = SQL.resolutionOfHold
+        typealias Row = LedgerEntry
+        let hold: UUID
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(hold) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
+    }
+
+    struct ExpiredHolds: PostgresPreparedStatement {
+        static let sql = SQL.expiredHolds
+        typealias Row = UUID
+        let instant: Int64
+        let limit: Int64
+
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(instant, limit) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     public func account(_ id: AccountID) async throws -> Account? {
         try await accounts.value(of: id.uuid)
     }
@@ -163,12 +193,26 @@ extension PostgresLedgerStore {
 
     /// A row selected as ``SQL/columns``.
     static func entry(_ row: PostgresRow) throws -> LedgerEntry {
-        let (sequence, id, account, amount, createdAt, balanceAfter, metadata) = try row.decode(
-            (Int64, UUID, UUID, Int64, Int64, Int64, String?).self)
-        return LedgerEntry(
+        let (sequence, id, account, amount, createdAt, balanceAfter, metadata, kind, pending, expiresAt) =
+            try row.decode((Int64, UUID, UUID, Int64, Int64, Int64, String?, Int16?, UUID?, Int64?).self)
+        return entry(
+            sequence: sequence, id: id, account: account, amount: amount, createdAt: createdAt,
+            balanceAfter: balanceAfter, metadata: metadata, kind: kind.map(Int64.init), pending: pending,
+            expiresAt: expiresAt)
+    }
+
+    /// A record from its columns.
+    static func entry(
+        sequence: Int64, id: UUID, account: UUID, amount: Int64, createdAt: Int64, balanceAfter: Int64,
+        metadata: String?, kind: Int64?, pending: UUID?, expiresAt: Int64?
+    ) -> LedgerEntry {
+        LedgerEntry(
             transaction: Transaction(
                 id: TransactionID(id), accountID: AccountID(account), amount: amount,
-                metadata: Metadata(stored: metadata)),
+                metadata: Metadata(stored: metadata),
+                role: Transaction.Role(
+                    code: kind, hold: pending.map(TransactionID.init),
+                    expiresAt: expiresAt.map(Timestamp.init(millisecondsSince1970:)))),
             sequence: sequence, createdAt: Timestamp(millisecondsSince1970: createdAt), balanceAfter: balanceAfter)
     }
 

@@ -5,7 +5,9 @@ import PostgresNIO
 
 extension PostgresLedgerStore {
     enum SQL {
-        static let columns = "sequence, id, account_id, amount, created_at, balance_after, metadata"
+        static let columns = """
+            sequence, id, account_id, amount, created_at, balance_after, metadata, kind, pending_id, expires_at
+            """
         static let accountColumns = accountColumns()
         /// The columns of an account row (``PostgresLedgerStore/account(_:)``), each prefixed with `table.` when given.
         static func accountColumns(of table: String? = nil) -> String {
@@ -18,20 +20,29 @@ extension PostgresLedgerStore {
         }
         static let lockHead = "SELECT last_sequence FROM ledger_head FOR UPDATE"
         /// What the rules need, in one statement so that it is one snapshot: the head (kind 0: last sequence,
-        /// commit time, and how many configurations committed), the postings' recorded transactions (kind 1,
-        /// ``columns``) and their accounts' states (kind 2: balance, count, id, pending sums, currency, limits),
-        /// each an `= ANY(array)` index probe.
+        /// commit time, and how many configurations committed), the items' recorded transactions (kind 1: sequence,
+        /// created_at, id, account, amount, balance_after, metadata, its kind, expiry and pending_id), the holds
+        /// that resolutions name ($3; kind 3, as kind 1) and their resolutions (kind 4, as kind 1), and the accounts
+        /// of the postings and of those holds (kind 2: balance, count, id, pending sums, currency, limits), each an
+        /// `= ANY(array)` index probe.
         static let snapshot = """
             SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, configured, NULL::int8, NULL::text,
-                NULL::int8, NULL::int8
+                NULL::int8, NULL::int8, NULL::uuid
             FROM ledger_head
             UNION ALL
-            SELECT 1, sequence, created_at, id, account_id, amount, balance_after, metadata, NULL, NULL
+            SELECT 1, sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at, pending_id
             FROM transactions WHERE id = ANY($1::uuid[])
             UNION ALL
+            SELECT 3, sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at, pending_id
+            FROM transactions WHERE id = ANY($3::uuid[]) AND kind = 1
+            UNION ALL
+            SELECT 4, sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at, pending_id
+            FROM transactions WHERE pending_id = ANY($3::uuid[])
+            UNION ALL
             SELECT 2, balance, transaction_count, id, NULL, pending_debits, pending_credits, currency, minimum_balance,
-                maximum_balance
-            FROM accounts WHERE id = ANY($2::uuid[])
+                maximum_balance, NULL
+            FROM accounts
+            WHERE id = ANY($2::uuid[] || ARRAY(SELECT account_id FROM transactions WHERE id = ANY($3::uuid[])))
             """
         /// Every change of a commit in one statement, made on the condition that the head still holds the last
         /// sequence of the snapshot ($17) and the count of configurations it read ($19): the head's update is the condition, and every other change joins it,
@@ -43,7 +54,7 @@ extension PostgresLedgerStore {
         /// (the foreign key's guarantee, checked once per statement rather than by a trigger per row).
         ///
         /// It also keeps `busiest_accounts`, the accounts with the largest transaction count. Counts only grow, so
-        /// when an account the commit touches goes above the recorded largest, the recorded ones leave
+        /// when an account whose count the commit raises (holds and voids leave it) goes above the recorded largest, the recorded ones leave
         /// (`dethroned`) and the touched accounts at the new largest enter (`crowned`); when one only reaches it,
         /// it joins them. (A row's key holds its count, so an account that leaves and enters in one statement
         /// does not collide with itself; the sub-statements all see the table as it was before the statement.)
@@ -53,16 +64,19 @@ extension PostgresLedgerStore {
                 WHERE last_sequence = $17 AND configured = $19
                 RETURNING 1
             ), new_accounts AS (
-                INSERT INTO accounts (id, balance, transaction_count, created_at)
-                SELECT u.*, $15 FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u, head
+                INSERT INTO accounts (id, balance, transaction_count, pending_debits, pending_credits, created_at)
+                SELECT u.*, $15 FROM unnest($1::uuid[], $2::int8[], $3::int8[], $20::int8[], $21::int8[]) AS u, head
                 RETURNING id, transaction_count
             ), updated AS (
-                UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added
-                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[]) AS u (id, balance, added, previous), head
+                UPDATE accounts AS a SET balance = u.balance, transaction_count = a.transaction_count + u.added,
+                    pending_debits = u.debits, pending_credits = u.credits
+                FROM unnest($4::uuid[], $5::int8[], $6::int8[], $7::int8[], $22::int8[], $23::int8[])
+                    AS u (id, balance, added, previous, debits, credits), head
                 WHERE a.id = u.id AND a.balance = u.previous
-                RETURNING a.id, a.transaction_count
+                RETURNING a.id, a.transaction_count, u.added
             ), touched AS (
-                SELECT id, transaction_count FROM new_accounts UNION ALL SELECT id, transaction_count FROM updated
+                SELECT id, transaction_count FROM new_accounts WHERE transaction_count > 0
+                UNION ALL SELECT id, transaction_count FROM updated WHERE added > 0
             ), top AS (
                 SELECT max(transaction_count) AS count FROM touched
             ), dethroned AS (
@@ -74,9 +88,19 @@ extension PostgresLedgerStore {
                     AND transaction_count >= (SELECT coalesce(max(transaction_count), 0) FROM busiest_accounts)
             ), inserted AS (
                 INSERT INTO transactions (\(columns))
-                SELECT u.s, u.i, u.a, u.m, u.c, u.b, nullif(u.meta, '')
-                FROM unnest($8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[], $18::text[])
-                    AS u (s, i, a, m, c, b, meta), head
+                SELECT u.s, u.i, u.a, u.m, u.c, u.b, nullif(u.meta, ''), nullif(u.kind, 0),
+                    CASE WHEN u.kind IN (2, 3, 4) THEN u.pending END, nullif(u.expires, 0)
+                FROM unnest(
+                    $8::int8[], $9::uuid[], $10::uuid[], $11::int8[], $12::int8[], $13::int8[], $18::text[],
+                    $24::int2[], $25::uuid[], $26::int8[]
+                ) AS u (s, i, a, m, c, b, meta, kind, pending, expires), head
+            ), expiring AS (
+                INSERT INTO expiring_holds (expires_at, hold_id)
+                SELECT u.expires, u.i FROM unnest($9::uuid[], $26::int8[]) AS u (i, expires), head
+                WHERE u.expires <> 0
+            ), resolved AS (
+                DELETE FROM expiring_holds AS e USING unnest($27::int8[], $28::uuid[]) AS u (expires, hold), head
+                WHERE e.expires_at = u.expires AND e.hold_id = u.hold
             )
             SELECT 1 / (
                 (SELECT count(*) FROM updated) = $16
@@ -119,6 +143,12 @@ extension PostgresLedgerStore {
             FROM unnest($4::uuid[], $5::text[], $6::text[]) AS n (account_id, key, value)
             """
         static let countConfiguration = "UPDATE ledger_head SET configured = configured + 1"
+        /// A hold's resolution: the unique index's probe.
+        static let resolutionOfHold = "SELECT \(columns) FROM transactions WHERE pending_id = $1"
+        /// The open holds due at $1, earliest first: the start of expiring_holds' key.
+        static let expiredHolds = """
+            SELECT hold_id FROM expiring_holds WHERE expires_at <= $1 ORDER BY expires_at, hold_id LIMIT $2
+            """
         static let balanceAtInstant = """
             SELECT balance_after FROM transactions WHERE account_id = $1 AND created_at <= $2
             ORDER BY created_at DESC, sequence DESC LIMIT 1

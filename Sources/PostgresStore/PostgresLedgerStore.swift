@@ -78,17 +78,17 @@ public struct PostgresLedgerStore: LedgerStore {
     /// is the usual case. When another instance committed in between, or a Transaction-Id was recorded by
     /// another writer (a unique violation), it is tried again under the head lock, which cannot fail so.
     public func commit(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
         try await available {
             try await client.withConnection { connection in
                 do {
-                    let (snapshot, configured) = try await snapshot(of: postings, on: connection)
+                    let (snapshot, configured) = try await snapshot(of: keys, on: connection)
                     let plan = decide(snapshot)
                     if try await write(plan, configured: configured, on: connection) { return plan }
                 } catch let error where Self.sqlState(of: error) == "23505" {  // unique_violation
                 }
-                return try await commitLocked(postings, decide: decide, on: connection)
+                return try await commitLocked(keys, decide: decide, on: connection)
             }
         }
     }
@@ -96,13 +96,13 @@ public struct PostgresLedgerStore: LedgerStore {
     /// A commit under the head lock: BEGIN, the lock, the snapshot, the write, COMMIT. Every commit that writes
     /// waits for the lock (or, optimistic, fails on the head it changes), so nothing changes the snapshot.
     private func commitLocked(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan,
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan,
         on connection: PostgresConnection
     ) async throws -> CommitPlan {
         _ = try await connection.query("BEGIN", logger: logger)
         do {
             _ = try await connection.query(PostgresQuery(unsafeSQL: SQL.lockHead), logger: logger)
-            let (snapshot, configured) = try await snapshot(of: postings, on: connection)
+            let (snapshot, configured) = try await snapshot(of: keys, on: connection)
             let plan = decide(snapshot)
             guard try await write(plan, configured: configured, on: connection) else {
                 throw ConcurrentModificationError()
@@ -195,25 +195,32 @@ public struct PostgresLedgerStore: LedgerStore {
 
     /// What the rules need, read in one statement (``SQL/snapshot``), and how many configurations had committed.
     private func snapshot(
-        of postings: [Transaction], on connection: PostgresConnection
+        of keys: CommitKeys, on connection: PostgresConnection
     ) async throws -> (LedgerSnapshot, configured: Int64) {
         var snapshot = LedgerSnapshot()
         var configured: Int64 = 0
-        let statement = Snapshot(ids: postings.map(\.id.uuid), accounts: Array(Set(postings.map(\.accountID.uuid))))
+        var holds: [TransactionID: LedgerEntry] = [:]
+        var resolutions: [TransactionID: LedgerEntry] = [:]
+        let statement = Snapshot(
+            ids: keys.ids.map(\.uuid), accounts: Array(Set(keys.accounts.map(\.uuid))),
+            holds: Array(Set(keys.holds.map(\.uuid))))
         for try await row in try await connection.execute(statement, logger: logger) {
             switch (row.0, row.3, row.4, row.5, row.6) {
             case (0, _, _, let count?, _):
                 snapshot.lastSequence = row.1
                 snapshot.lastCreatedAt = row.2.map(Timestamp.init(millisecondsSince1970:))
                 configured = count
-            case (1, let id?, let account?, let amount?, let balanceAfter?):
-                let entry = LedgerEntry(
-                    transaction: Transaction(
-                        id: TransactionID(id), accountID: AccountID(account), amount: amount,
-                        metadata: Metadata(stored: row.7)),
-                    sequence: row.1, createdAt: Timestamp(millisecondsSince1970: row.2 ?? 0),
-                    balanceAfter: balanceAfter)
-                snapshot.recorded[entry.transaction.id] = entry
+            case (1, let id?, let account?, let amount?, let balanceAfter?),
+                (3, let id?, let account?, let amount?, let balanceAfter?),
+                (4, let id?, let account?, let amount?, let balanceAfter?):
+                let entry = Self.entry(
+                    sequence: row.1, id: id, account: account, amount: amount, createdAt: row.2 ?? 0,
+                    balanceAfter: balanceAfter, metadata: row.7, kind: row.8, pending: row.10, expiresAt: row.9)
+                switch row.0 {
+                case 1: snapshot.recorded[entry.transaction.id] = entry
+                case 3: holds[entry.transaction.id] = entry
+                default: if let hold = entry.transaction.role.hold { resolutions[hold] = entry }
+                }
             case (2, let id?, _, let pendingDebits?, let pendingCredits?):
                 snapshot.accounts[AccountID(id)] = AccountState(
                     balance: row.1, pendingDebits: pendingDebits, pendingCredits: pendingCredits,
@@ -223,6 +230,7 @@ public struct PostgresLedgerStore: LedgerStore {
                 throw UnexpectedSnapshotRow(kind: row.0)
             }
         }
+        for (id, entry) in holds { snapshot.holds[id] = Hold(entry: entry, resolution: resolutions[id]) }
         return (snapshot, configured)
     }
 
@@ -230,11 +238,12 @@ public struct PostgresLedgerStore: LedgerStore {
     /// ``PostgresDatabase``): a commit is then two round trips of Bind and Execute, without a parse or a plan.
     struct Snapshot: PostgresPreparedStatement {
         static let sql = SQL.snapshot
-        typealias Row = (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?, String?, Int64?, Int64?)
+        typealias Row = (Int32, Int64, Int64?, UUID?, UUID?, Int64?, Int64?, String?, Int64?, Int64?, UUID?)
         let ids: [UUID]
         let accounts: [UUID]
+        let holds: [UUID]
 
-        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(ids, accounts) }
+        func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(ids, accounts, holds) }
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
@@ -269,7 +278,7 @@ public struct PostgresLedgerStore: LedgerStore {
             let new = plan.accounts.filter { $0.previousBalance == nil }
             let updated = plan.accounts.filter { $0.previousBalance != nil }
             let (first, last) = (plan.created[0], plan.created[plan.created.count - 1])
-            var binds = PostgresBindings(capacity: 19)
+            var binds = PostgresBindings(capacity: 28)
             binds.append(new.map(\.account.uuid))
             binds.append(new.map(\.balance))
             binds.append(new.map(\.addedTransactions))
@@ -289,6 +298,17 @@ public struct PostgresLedgerStore: LedgerStore {
             binds.append(first.sequence - 1)  // the snapshot's last sequence: the created ones follow it
             binds.append(plan.created.map { $0.transaction.metadata.canonicalJSON ?? "" })  // '' is none: nullif
             binds.append(configured)
+            binds.append(new.map(\.pendingDebits))  // $20
+            binds.append(new.map(\.pendingCredits))
+            binds.append(updated.map(\.pendingDebits))
+            binds.append(updated.map(\.pendingCredits))
+            let roles = plan.created.map(\.transaction.role)
+            binds.append(roles.map { Int16($0.code ?? 0) })  // $24; 0 is none: nullif
+            binds.append(roles.map { $0.hold?.uuid ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) })
+            binds.append(roles.map { $0.expiresAt?.millisecondsSince1970 ?? 0 })  // 0 is none (a hold's is later)
+            let expiring = plan.resolutions.filter { $0.expiresAt != nil }
+            binds.append(expiring.map { $0.expiresAt!.millisecondsSince1970 })  // $27
+            binds.append(expiring.map(\.hold.uuid))
             return binds
         }
         func decodeRow(_ row: PostgresRow) throws {}

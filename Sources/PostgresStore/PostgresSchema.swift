@@ -132,6 +132,32 @@ enum PostgresSchema {
                 // unchanged since its snapshot, so that a limit changed in between sends it to the locked path.
                 "ALTER TABLE ledger_head ADD COLUMN configured bigint NOT NULL DEFAULT 0",
             ]),
+        Migration(
+            version: 5, name: "holds",
+            statements: [
+                // A transaction's kind (NULL for an ordinary posting: most rows, which have a null bitmap already
+                // for their metadata, so the three columns cost them nothing), the hold a post or void resolves,
+                // and a hold's expiry. Existing databases have no holds: nothing to fill, nothing rewritten.
+                """
+                ALTER TABLE transactions
+                    ADD COLUMN kind smallint CHECK (kind BETWEEN 1 AND 4),
+                    ADD COLUMN pending_id uuid CHECK ((pending_id IS NOT NULL) = (kind IN (2, 3, 4))),
+                    ADD COLUMN expires_at bigint CHECK (expires_at IS NULL OR kind = 1)
+                """,
+                // A hold's resolution is the one row that names it: a second post or void of a hold is a unique
+                // violation, whatever the rules (and however many instances) decided. It also finds a hold's
+                // resolution. Partial: ordinary postings are not in it.
+                "CREATE UNIQUE INDEX transactions_resolving ON transactions (pending_id) WHERE pending_id IS NOT NULL",
+                // The open holds that have an expiry, in expiry order: the expiry's "which holds are due" is a
+                // range read at the start of the key. A hold enters with its commit and leaves with its resolution.
+                """
+                CREATE TABLE expiring_holds (
+                    expires_at bigint NOT NULL,
+                    hold_id uuid NOT NULL,
+                    PRIMARY KEY (expires_at, hold_id)
+                )
+                """,
+            ]),
     ]
 
     /// The database holds a schema newer than this binary knows: refusing is safer than guessing.

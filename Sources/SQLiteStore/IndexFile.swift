@@ -12,7 +12,7 @@ import GRDB
 /// older copy). Its connections attach the ledger's file as `ledger`, so that one statement can read both.
 enum IndexFile {
     /// The layout of the file (`PRAGMA user_version`); a file of another layout is rebuilt, not migrated.
-    static let layout = 2
+    static let layout = 3
 
     static func path(of database: String) -> String { database + "-index" }
 
@@ -98,11 +98,13 @@ enum IndexFile {
                     amount INTEGER NOT NULL,
                     balance_after INTEGER NOT NULL,
                     metadata TEXT,
+                    kind INTEGER,
+                    pending_id BLOB,
+                    expires_at INTEGER,
                     PRIMARY KEY (account_id, created_at, sequence)
                 ) STRICT, WITHOUT ROWID;
-                INSERT INTO main.transactions_by_account
-                SELECT account_id, created_at, sequence, id, amount, balance_after, metadata FROM ledger.transactions
-                ORDER BY account_id, created_at, sequence;
+                INSERT INTO main.transactions_by_account (\(LedgerEntry.columns))
+                SELECT \(LedgerEntry.columns) FROM ledger.transactions ORDER BY account_id, created_at, sequence;
 
                 -- Per index and slice (IndexBacklog): the sequence up to which it holds every entry.
                 CREATE TABLE main.index_progress (

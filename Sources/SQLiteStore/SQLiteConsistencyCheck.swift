@@ -38,13 +38,17 @@ extension ConsistencyCheck {
         report.indexErrors = try indexErrors(in: db, indexed: indexed)
 
         var tally = Tally(report: report)
-        let transactions = try Row.fetchCursor(
-            db,
-            sql: "SELECT sequence, account_id, amount, created_at, balance_after FROM transactions ORDER BY sequence")
-        while let row = try transactions.next() {
+        let transactions = try db.makeStatement(
+            sql: "SELECT \(LedgerEntry.columns) FROM transactions ORDER BY sequence")
+        while try transactions.stepToRow(in: db) {
+            let entry = LedgerEntry(row: transactions)
             tally.transaction(
-                sequence: row[0], account: row[1], amount: row[2], createdAt: row[3], balanceAfter: row[4])
+                sequence: entry.sequence, id: entry.transaction.id.uuid, account: entry.transaction.accountID.uuid,
+                amount: entry.transaction.amount, createdAt: entry.createdAt.millisecondsSince1970,
+                balanceAfter: entry.balanceAfter, role: entry.transaction.role)
         }
+        transactions.reset()
+        tally.report.indexErrors += try holdErrors(in: db)
         let accounts = try Row.fetchCursor(
             db,
             sql: "SELECT id, balance, transaction_count, pending_debits, pending_credits, metadata FROM accounts")
@@ -65,6 +69,28 @@ extension ConsistencyCheck {
         if missing > 0 { tally.report.indexErrors.append("account_metadata: \(missing) account members have no row") }
         if extra > 0 { tally.report.indexErrors.append("account_metadata: \(extra) rows match no account member") }
         return tally.finish()
+    }
+
+    /// hold_resolutions holds one row per post or void, naming it; expiring_holds holds exactly the open holds that
+    /// have an expiry.
+    static func holdErrors(in db: Database) throws -> [String] {
+        let resolutions = "SELECT pending_id, sequence FROM transactions WHERE pending_id IS NOT NULL"
+        let open = """
+            SELECT expires_at, id FROM transactions AS t WHERE kind = 1 AND expires_at IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM hold_resolutions AS r WHERE r.hold_id = t.id)
+            """
+        var errors: [String] = []
+        for (table, columns, expected) in [
+            ("hold_resolutions", "hold_id, sequence", resolutions), ("expiring_holds", "expires_at, hold_id", open),
+        ] {
+            let missing = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (\(expected) EXCEPT SELECT \(columns) FROM \(table))")!
+            let extra = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM (SELECT \(columns) FROM \(table) EXCEPT \(expected))")!
+            if missing > 0 { errors.append("\(table): \(missing) rows are missing") }
+            if extra > 0 { errors.append("\(table): \(extra) rows match nothing in transactions") }
+        }
+        return errors
     }
 
     /// Whether the index file is attached, and holds the indexes of this ledger (else the service rebuilds it when
@@ -91,7 +117,7 @@ extension ConsistencyCheck {
             ("transaction_ids", "substr(hex(id), 1, 1)", "id, sequence"),
             (
                 "transactions_by_account", "substr(hex(account_id), 32, 1)",
-                "account_id, created_at, sequence, id, amount, balance_after, metadata"
+                LedgerEntry.columns
             ),
         ]
         for (table, digit, columns) in indexes {

@@ -183,11 +183,7 @@ extension SQLiteLedgerStore: Service {
                         return a == b ? left.sequence < right.sequence : a.precedes(b)
                     }
                     for entry in inKeyOrder {
-                        insert.bind(
-                            .uuid(entry.transaction.accountID.uuid), .integer(entry.createdAt.millisecondsSince1970),
-                            .integer(entry.sequence), .uuid(entry.transaction.id.uuid),
-                            .integer(entry.transaction.amount), .integer(entry.balanceAfter),
-                            .text(entry.transaction.metadata.canonicalJSON))
+                        insert.bind(StatementValue.columns(of: entry))
                         _ = try insert.stepToRow(in: db)
                     }
                 }

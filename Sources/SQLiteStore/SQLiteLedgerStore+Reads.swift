@@ -11,6 +11,25 @@ extension SQLiteLedgerStore {
         }
     }
 
+    public func hold(_ id: TransactionID) async throws -> Hold? {
+        guard let entry = try await transaction(id), case .hold = entry.transaction.role else { return nil }
+        // Read after the hold: a resolution committed since is found (a resolution is never undone).
+        let resolution = try read(pool) { db in
+            let statement = try db.cachedStatement(sql: SQL.resolutionOfHold)
+            statement.bind(.uuid(id.uuid))
+            return try statement.firstRow(in: db, LedgerEntry.init(row:))
+        }
+        return Hold(entry: entry, resolution: resolution)
+    }
+
+    public func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
+        try read(pool) { db in
+            let statement = try db.cachedStatement(sql: SQL.expiredHolds)
+            statement.bind(.integer(instant.millisecondsSince1970), .integer(Int64(limit)))
+            return try statement.rows(in: db) { TransactionID($0.uuid(at: 0)) }
+        }
+    }
+
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
         let tail = backlog.withLock { $0.tail(of: account) }
         await interleaving?.pause(at: .readTookBacklog)

@@ -71,7 +71,8 @@ extension SQLiteLedgerStore {
             """
         static let indexProgress = "SELECT name, slice, merged_through FROM index_progress"
         static let insertAccount = """
-            INSERT INTO accounts (id, balance, transaction_count, created_at) VALUES (?, ?, ?, ?)
+            INSERT INTO accounts (id, balance, transaction_count, created_at, pending_debits, pending_credits)
+            VALUES (?, ?, ?, ?, ?, ?)
             """
         static let insertConfiguredAccount = """
             INSERT INTO accounts (id, balance, transaction_count, created_at, currency, minimum_balance,
@@ -84,17 +85,30 @@ extension SQLiteLedgerStore {
         static let insertMember = "INSERT INTO account_metadata (key, value, account_id) VALUES (?, ?, ?)"
         static let deleteMember = "DELETE FROM account_metadata WHERE key = ? AND value = ? AND account_id = ?"
         static let insertTransaction = """
-            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO transactions (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        /// The hold's resolution: its primary key refuses a second one.
+        static let insertResolution = "INSERT INTO hold_resolutions (hold_id, sequence) VALUES (?, ?)"
+        static let insertExpiringHold = "INSERT INTO expiring_holds (expires_at, hold_id) VALUES (?, ?)"
+        static let deleteExpiringHold = "DELETE FROM expiring_holds WHERE expires_at = ? AND hold_id = ?"
+        /// A hold's resolution: one probe of hold_resolutions, then the table's row.
+        static let resolutionOfHold = """
+            SELECT \(LedgerEntry.columns) FROM transactions
+            WHERE sequence = (SELECT sequence FROM hold_resolutions WHERE hold_id = ?)
+            """
+        /// The open holds due at ?1, earliest first: the start of expiring_holds.
+        static let expiredHolds = """
+            SELECT hold_id FROM expiring_holds WHERE expires_at <= ?1 ORDER BY expires_at, hold_id LIMIT ?2
             """
         /// Applies only if the balance is still the one the rules decided on.
         static let updateAccount = """
-            UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3
+            UPDATE accounts SET balance = ?2, transaction_count = transaction_count + ?3, pending_debits = ?5,
+                pending_credits = ?6
             WHERE id = ?1 AND balance = ?4
             """
         static let insertTransactionID = "INSERT INTO transaction_ids (id, sequence) VALUES (?, ?)"
         static let insertAccountEntry = """
-            INSERT INTO transactions_by_account (account_id, created_at, sequence, id, amount, balance_after, metadata)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO transactions_by_account (\(LedgerEntry.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let updateIndexProgress = "UPDATE index_progress SET merged_through = ?3 WHERE name = ?1 AND slice = ?2"
 
@@ -102,6 +116,7 @@ extension SQLiteLedgerStore {
         static let reads = [
             transactionByID, balanceByID, accountState, accountByID, accountsPage, accountsWithMember,
             balanceAtInstant, statementPage, feedPage, lastTransaction, maxTransactionVolume, unmergedTransactions,
+            resolutionOfHold, expiredHolds,
         ]
     }
 }

@@ -136,7 +136,7 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func commit(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
         // A merge that found a duplicate stops every commit; merges that fail (a full disk) stop commits only once
         // the backlog reaches its bound.
@@ -145,7 +145,7 @@ public final class SQLiteLedgerStore: LedgerStore {
             let plan = try await pool.writeWithoutTransaction { db in
                 var plan: CommitPlan?
                 try db.inTransaction(.immediate) {
-                    plan = decide(try self.snapshot(for: postings, in: db))
+                    plan = decide(try self.snapshot(for: keys, in: db))
                     try Self.write(plan!, in: db)
                     return .commit
                 }
@@ -184,9 +184,10 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// The most index entries that may wait: past it a commit waits for the merges, or is refused while they fail.
     var backlogBound: Int { backlogLimit + 8 * mergeLimit }
 
-    /// Looks up each posting's id and account once (a commit of a thousand postings runs two thousand
-    /// lookups, hence ``Statement/bind(_:)`` rather than `StatementArguments`).
-    private func snapshot(for postings: [Transaction], in db: Database) throws -> LedgerSnapshot {
+    /// Looks up each item's id and account once (a commit of a thousand postings runs two thousand lookups, hence
+    /// ``Statement/bind(_:)`` rather than `StatementArguments`), and each hold a resolution names, with its
+    /// resolution and its account.
+    private func snapshot(for keys: CommitKeys, in db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
         let last = try db.cachedStatement(sql: SQL.lastTransaction)
         last.bind()
@@ -195,30 +196,39 @@ public final class SQLiteLedgerStore: LedgerStore {
             snapshot.lastCreatedAt = Timestamp(millisecondsSince1970: createdAt)
         }
         let accountState = try db.cachedStatement(sql: SQL.accountState)
+        func readAccount(_ account: AccountID) throws {
+            guard snapshot.accounts[account] == nil else { return }
+            accountState.bind(.uuid(account.uuid))
+            if let state = try accountState.firstRow(in: db, AccountState.init(stateRow:)) {
+                snapshot.accounts[account] = state
+            }
+        }
         // An id is looked up in the backlog, then in the index file, in one read transaction there. A merge takes
         // its entries from the backlog only after it has committed them there, and on this writer's queue, so
         // between commits: the backlog holds still through the snapshot, and the index file's snapshot holds
         // every entry it no longer holds. An id recorded is found in one or the other. (Only this writer adds
         // to the backlog: a lookup that misses both is of an id not recorded.) Each backlog lookup takes the lock
         // alone, so readers never wait for the snapshot's SQL.
-        // A new account is looked up again by each of its postings; that costs less than remembering it.
         try indexes.read { indexes in
             let transactionByID = try indexes.cachedStatement(sql: SQL.transactionByID)
-            for posting in postings {
+            func recorded(_ id: TransactionID) throws -> LedgerEntry? {
+                if let waiting = backlog.withLock({ $0.entry(id) }) { return waiting }
+                transactionByID.bind(.uuid(id.uuid))
+                return try transactionByID.firstRow(in: indexes, LedgerEntry.init(row:))
+            }
+            for id in keys.ids {
                 interleaving?.pausing(at: .commitLookingUp)
-                if let waiting = backlog.withLock({ $0.entry(posting.id) }) {
-                    snapshot.recorded[posting.id] = waiting
-                } else {
-                    transactionByID.bind(.uuid(posting.id.uuid))
-                    if let recorded = try transactionByID.firstRow(in: indexes, LedgerEntry.init(row:)) {
-                        snapshot.recorded[posting.id] = recorded
-                    }
-                }
-                if snapshot.accounts[posting.accountID] == nil {
-                    accountState.bind(.uuid(posting.accountID.uuid))
-                    if let state = try accountState.firstRow(in: db, AccountState.init(stateRow:)) {
-                        snapshot.accounts[posting.accountID] = state
-                    }
+                if let entry = try recorded(id) { snapshot.recorded[id] = entry }
+            }
+            for account in keys.accounts { try readAccount(account) }
+            if !keys.holds.isEmpty {
+                let resolution = try db.cachedStatement(sql: SQL.resolutionOfHold)
+                for id in keys.holds where snapshot.holds[id] == nil {
+                    guard let entry = try recorded(id), case .hold = entry.transaction.role else { continue }
+                    resolution.bind(.uuid(id.uuid))
+                    snapshot.holds[id] = Hold(
+                        entry: entry, resolution: try resolution.firstRow(in: db, LedgerEntry.init(row:)))
+                    try readAccount(entry.transaction.accountID)
                 }
             }
         }
@@ -233,23 +243,37 @@ public final class SQLiteLedgerStore: LedgerStore {
             if let previous = change.previousBalance {
                 updateAccount.bind(
                     .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions),
-                    .integer(previous))
+                    .integer(previous), .integer(change.pendingDebits), .integer(change.pendingCredits))
                 _ = try updateAccount.stepToRow(in: db)
                 guard db.changesCount == 1 else { throw ConcurrentModificationError(account: change.account) }
             } else {
                 insertAccount.bind(
                     .uuid(change.account.uuid), .integer(change.balance), .integer(change.addedTransactions),
-                    .integer(plan.createdAt.millisecondsSince1970))
+                    .integer(plan.createdAt.millisecondsSince1970), .integer(change.pendingDebits),
+                    .integer(change.pendingCredits))
                 _ = try insertAccount.stepToRow(in: db)
             }
         }
         let insertTransaction = try db.cachedStatement(sql: SQL.insertTransaction)
         for entry in plan.created {
-            insertTransaction.bind(
-                .integer(entry.sequence), .uuid(entry.transaction.id.uuid), .uuid(entry.transaction.accountID.uuid),
-                .integer(entry.transaction.amount), .integer(entry.createdAt.millisecondsSince1970),
-                .integer(entry.balanceAfter), .text(entry.transaction.metadata.canonicalJSON))
+            insertTransaction.bind(StatementValue.columns(of: entry))
             _ = try insertTransaction.stepToRow(in: db)
+            if let expiresAt = entry.transaction.role.expiresAt {
+                try db.cachedStatement(sql: SQL.insertExpiringHold).execute(arguments: [
+                    expiresAt.millisecondsSince1970, entry.transaction.id.uuid,
+                ])
+            }
+        }
+        for resolution in plan.resolutions {
+            // A hold resolved already makes this a primary-key violation: the commit fails whole.
+            try db.cachedStatement(sql: SQL.insertResolution).execute(arguments: [
+                resolution.hold.uuid, resolution.sequence,
+            ])
+            if let expiresAt = resolution.expiresAt {
+                try db.cachedStatement(sql: SQL.deleteExpiringHold).execute(arguments: [
+                    expiresAt.millisecondsSince1970, resolution.hold.uuid,
+                ])
+            }
         }
     }
 

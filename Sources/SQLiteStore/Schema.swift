@@ -187,6 +187,32 @@ enum Schema {
                     ALTER TABLE transactions ADD COLUMN metadata TEXT;
                     """, arguments: [now])
         }
+        migrator.registerMigration("v6: holds") { db in
+            // A transaction's kind (NULL for an ordinary posting: most rows, so the column costs them one header
+            // byte, as do the two others), the hold a post or void resolves, and a hold's expiry. A hold's
+            // resolution is a row of hold_resolutions keyed by the hold: a second resolution of one hold is a
+            // primary-key violation, whatever the rules decided. expiring_holds holds the open holds that have an
+            // expiry, in expiry order, so the expiry's "which holds are due" is a range read at the start of it
+            // (a resolution takes its hold out). Existing databases have no holds: nothing to fill.
+            try db.execute(
+                sql: """
+                    ALTER TABLE transactions ADD COLUMN kind INTEGER CHECK (kind BETWEEN 1 AND 4);
+                    ALTER TABLE transactions ADD COLUMN pending_id BLOB
+                        CHECK ((pending_id IS NOT NULL) = (kind IN (2, 3, 4)) AND length(pending_id) = 16);
+                    ALTER TABLE transactions ADD COLUMN expires_at INTEGER CHECK (expires_at IS NULL OR kind = 1);
+
+                    CREATE TABLE hold_resolutions (
+                        hold_id BLOB NOT NULL PRIMARY KEY CHECK (length(hold_id) = 16),
+                        sequence INTEGER NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+
+                    CREATE TABLE expiring_holds (
+                        expires_at INTEGER NOT NULL,
+                        hold_id BLOB NOT NULL CHECK (length(hold_id) = 16),
+                        PRIMARY KEY (expires_at, hold_id)
+                    ) STRICT, WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -15,6 +15,11 @@ import GRDBSQLite
 extension Statement {
     /// Resets the statement and binds `values` to its parameters ?1, ?2, …
     func bind(_ values: StatementValue...) {
+        bind(values)
+    }
+
+    /// Resets the statement and binds `values` to its parameters ?1, ?2, …
+    func bind(_ values: [StatementValue]) {
         sqlite3_reset(sqliteStatement)
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
@@ -30,8 +35,12 @@ extension Statement {
             case .text(let text?):
                 _ = sqlite3_bind_text(
                     sqliteStatement, index, text, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-            case .text(nil):
+            case .text(nil), .optionalInteger(nil), .optionalUUID(nil):
                 sqlite3_bind_null(sqliteStatement, index)
+            case .optionalInteger(let integer?):
+                sqlite3_bind_int64(sqliteStatement, index, integer)
+            case .optionalUUID(let uuid?):
+                bind(uuid, at: index)
             }
         }
     }
@@ -89,6 +98,11 @@ extension Statement {
         return String(cString: text)
     }
 
+    /// The UUID in the column, nil for NULL.
+    func optionalUUID(at column: Int32) -> UUID? {
+        sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL ? nil : uuid(at: column)
+    }
+
     func uuid(at column: Int32) -> UUID {
         var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &uuid) { out in
@@ -110,4 +124,8 @@ enum StatementValue {
     case idOrStart(UUID?)
     /// Text, or NULL.
     case text(String?)
+    /// An integer, or NULL.
+    case optionalInteger(Int64?)
+    /// A UUID, or NULL.
+    case optionalUUID(UUID?)
 }

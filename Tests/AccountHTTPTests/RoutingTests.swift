@@ -97,7 +97,7 @@ import Yams
             let record = try #require(
                 String(buffer: posted.body).wholeMatch(
                     of:
-                        /\{"transaction_id":"([^"]+)","account_id":"([^"]+)","amount":-1,"sequence":1,"created_at":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","balance_after":-1,"metadata":\{\}\}/
+                        /\{"transaction_id":"([^"]+)","account_id":"([^"]+)","amount":-1,"sequence":1,"created_at":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","balance_after":-1,"status":"posted","metadata":\{\}\}/
                 ))
             #expect(record.1 == lowerID && record.2 == lowerAccount)
             let balance = try await client.get("/balance/\(account)")

@@ -23,7 +23,7 @@ import Testing
         init(path: String) throws { inner = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path)) }
 
         func commit(
-            _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+            _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
         ) async throws -> CommitPlan {
             let fail = failNextCommit.withLock { fail in
                 defer { fail = false }
@@ -32,7 +32,7 @@ import Testing
             if writes.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
                 for await _ in gate {}
             }
-            guard fail else { return try await inner.commit(postings, decide: decide) }
+            guard fail else { return try await inner.commit(keys, decide: decide) }
             // Everything the commit wrote is rolled back when the write transaction throws.
             return try await inner.pool.write { db -> CommitPlan in
                 try db.execute(
@@ -198,8 +198,7 @@ import Testing
             await #expect(
                 throws: LedgerError.batchRefused([
                     RefusedPosting(
-                        index: 1, transaction: refused.transactions[1],
-                        reason: .balanceOutOfRange(refused.transactions[1]))
+                        index: 1, id: refused.postings[1].id, reason: .balanceOutOfRange(refused.postings[1]))
                 ])
             ) { try await refusedTask.value }
             let transfer = try await acceptedTask.value
@@ -210,7 +209,7 @@ import Testing
             #expect(store.writes.load(ordering: .sequentiallyConsistent) == 2)
             #expect(try await ledger.balance(of: x) == 7)
             #expect(try await ledger.balance(of: y) == 3)
-            #expect(try await ledger.store.transaction(refused.transactions[0].id) == nil)
+            #expect(try await ledger.store.transaction(refused.postings[0].id) == nil)
         }
     }
 

@@ -210,7 +210,7 @@ import Testing
             ("UPDATE transactions_by_account SET amount = amount + 1 WHERE sequence = 3", "no entry"),
             ("INSERT INTO transaction_ids VALUES (zeroblob(16), 3)", "match no merged transaction"),
             (
-                "INSERT INTO transactions SELECT 100, id, account_id, 0, created_at, balance_after, NULL FROM transactions "
+                "INSERT INTO transactions SELECT 100, id, account_id, 0, created_at, balance_after, NULL, NULL, NULL, NULL FROM transactions "
                     + "WHERE sequence = 2", "recorded 2 times"
             ),
         ]

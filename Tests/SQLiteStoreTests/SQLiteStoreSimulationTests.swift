@@ -87,7 +87,7 @@ struct LedgerModel: Sendable {
             var created: [LedgerEntry] = []
             var seen = byID
             var balances: [AccountID: Int64] = [:]
-            for (index, posting) in batch.transactions.enumerated() {
+            for case (let index, .posting(let posting)) in batch.items.enumerated() {
                 if let recorded = seen[posting.id] {
                     if recorded.transaction == posting {
                         outcomes.append(.replayed(recorded))
@@ -372,8 +372,8 @@ final class Simulation: @unchecked Sendable {
     func commitStep() async throws {
         counts["commits", default: 0] += 1
         let batches = makeBatches()
-        let postings = batches.reduce(0) { $0 + $1.transactions.count }
-        var note = "commit \(batches.map(\.transactions.count)) postings"
+        let postings = batches.reduce(0) { $0 + $1.items.count }
+        var note = "commit \(batches.map(\.items.count)) postings"
         if Int.random(in: 0..<100, using: &random) < 6 {
             let at = Int.random(in: 1...postings, using: &random)
             let store: SQLiteLedgerStore = store
@@ -454,7 +454,7 @@ final class Simulation: @unchecked Sendable {
                     let plan = try await Ledger.commit(batches, to: store, clock: { time })
                     intruderCommits.withLock { $0.append((batches, time, plan)) }
                 })
-            note += ", a commit of \(batches.map(\.transactions.count)) between its steps"
+            note += ", a commit of \(batches.map(\.items.count)) between its steps"
         } else if choice < 50 {
             let reads = plannedReads(count: 4)
             let (store, model): (SQLiteLedgerStore, LedgerModel) = (store, model)

@@ -193,7 +193,7 @@ import Testing
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 5)])], to: store)
                 let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 1)
                 await #expect {
-                    _ = try await store.commit([posting]) { snapshot in
+                    _ = try await store.commit(CommitKeys([posting])) { snapshot in
                         var stale = snapshot
                         stale.accounts[account] = AccountState(balance: 4)
                         return Ledger.plan([Batch([posting])], on: stale, now: .now())

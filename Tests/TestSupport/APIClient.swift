@@ -109,6 +109,16 @@ package struct RecordBody: Decodable, Equatable {
     package let sequence: Int64
     package let created_at: String
     package let balance_after: Int64
+    /// posted, pending (a hold) or voided.
+    package let status: String
+    /// A post's or void's hold.
+    package let pending_id: String?
+    /// A hold's expiry (absent on other records, null on a hold that never expires).
+    package let expires_at: String?
+    /// "expired" on the void the service makes when a hold expires.
+    package let reason: String?
+    /// GET /transaction/{id} of a hold only.
+    package let hold_state: String?
     package let metadata: [String: String]
 }
 

@@ -12,9 +12,13 @@ package protocol ForwardingStore: LedgerStore {
 
 extension ForwardingStore {
     package func commit(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
-    ) async throws -> CommitPlan { try await inner.commit(postings, decide: decide) }
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+    ) async throws -> CommitPlan { try await inner.commit(keys, decide: decide) }
     package func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await inner.transaction(id) }
+    package func hold(_ id: TransactionID) async throws -> Hold? { try await inner.hold(id) }
+    package func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
+        try await inner.expiredHolds(at: instant, limit: limit)
+    }
     package func balance(of account: AccountID) async throws -> Int64? { try await inner.balance(of: account) }
     package func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
         try await inner.balance(of: account, at: instant)
@@ -46,9 +50,13 @@ package struct FailingStore: LedgerStore {
     package struct DiskFailureError: Error {}
 
     package func commit(
-        _ postings: [Transaction], decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
+        _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan { throw DiskFailureError() }
     package func transaction(_ id: TransactionID) async throws -> LedgerEntry? { throw DiskFailureError() }
+    package func hold(_ id: TransactionID) async throws -> Hold? { throw DiskFailureError() }
+    package func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
+        throw DiskFailureError()
+    }
     package func balance(of account: AccountID) async throws -> Int64? { throw DiskFailureError() }
     package func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
         throw DiskFailureError()
