@@ -46,7 +46,9 @@ public struct HoldExpiry: Service {
             do {
                 due = try await ledger.store.expiredHolds(at: ledger.clock(), limit: Self.pageSize)
             } catch {
-                logger.warning("Expired holds could not be read", metadata: ["error": "\(error)"])
+                if !Task.isCancelled {
+                    logger.warning("Expired holds could not be read", metadata: ["error": "\(error)"])
+                }
                 return voided
             }
             guard !due.isEmpty else { return voided }
@@ -63,7 +65,7 @@ public struct HoldExpiry: Service {
                 return (done, failures)
             }
             voided += done
-            if let first = failures.first {
+            if let first = failures.first, !Task.isCancelled {
                 logger.warning(
                     "Expired holds could not be voided; the next round tries again",
                     metadata: ["holds": "\(failures.count)", "error": "\(first)"])

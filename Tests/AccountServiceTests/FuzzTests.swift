@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import PropertyBased
+import Synchronization
 import TestSupport
 import Testing
 
@@ -356,6 +357,128 @@ import Testing
                 #expect(current != nil)
                 let report = try await ConsistencyCheck.run(database: path)
                 #expect(report.isConsistent)
+            }
+        }
+    }
+
+    /// One generated step on holds: a pending batch, or a resolution of a hold (known, resolved already, not a
+    /// hold, or unknown) with a random action and amount (none, part, all, more, the other sign, zero).
+    enum HoldStep: Sendable, CustomStringConvertible {
+        case hold(amounts: [Int64])
+        case resolve(target: Int, action: String, amount: Int64?)
+
+        var description: String {
+            switch self {
+            case .hold(let amounts): "hold \(amounts)"
+            case .resolve(let target, let action, let amount): "\(action) #\(target) \(amount.map(String.init) ?? "-")"
+            }
+        }
+    }
+
+    static func makeHoldStep(seed: UInt64) -> HoldStep {
+        var random = SplitMix64(seed: seed)
+        if Int.random(in: 0..<3, using: &random) == 0 {
+            return .hold(
+                amounts: (0..<Int.random(in: 1...3, using: &random)).map { _ in
+                    Int64.random(in: -100...100, using: &random)
+                })
+        }
+        let amount: Int64? =
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: nil
+            case 1: 0
+            default: Int64.random(in: -120...120, using: &random)
+            }
+        return .resolve(
+            target: Int.random(in: 0..<1000, using: &random), action: Bool.random(using: &random) ? "post" : "void",
+            amount: amount)
+    }
+
+    /// Generated holds and resolutions on one account, against a model: each answer (200, or 422 of the right
+    /// type, or 400 for a void with an amount) is the model's, and so are the balance and the pending sums after
+    /// every step; `check` agrees at the end.
+    @Test(.shrinking(false), .timeLimit(.minutes(5)), arguments: StoreKind.all)
+    func generatedResolutionsResolveEachHoldOnceAsAModelDoes(store: StoreKind) async throws {
+        try await withTemporaryStore(store) { path in
+            try await buildApplication(TestArguments(database: path)).test(.router) { client in
+                let account = newID()
+                let posting = newID()
+                try await client.postAmount(transactionID: posting, accountID: account, amount: 1000)
+                struct Model {
+                    var holds: [(id: String, amount: Int64, resolved: Bool)] = []
+                    var balance: Int64 = 1000
+                    var debits: Int64 = 0
+                    var credits: Int64 = 0
+                }
+                let model = Mutex(Model())
+                await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+                    let step = Self.makeHoldStep(seed: seed)
+                    switch step {
+                    case .hold(let amounts):
+                        let ids = amounts.map { _ in newID() }
+                        let items = zip(ids, amounts).map {
+                            #"{"transaction_id":"\#($0)","account_id":"\#(account)","amount":\#($1)}"#
+                        }
+                        let response = try await client.postBatch(
+                            body: #"{"pending":true,"transactions":[\#(items.joined(separator: ","))]}"#)
+                        #expect(response.status == .ok, "\(step) → \(String(buffer: response.body))")
+                        model.withLock { model in
+                            for (id, amount) in zip(ids, amounts) {
+                                model.holds.append((id, amount, false))
+                                if amount < 0 { model.debits += amount } else { model.credits += amount }
+                            }
+                        }
+                    case .resolve(let target, let action, let amount):
+                        let (hold, expected): (String, String?) = model.withLock { model in
+                            if action == "void", amount != nil { return (newID(), nil) }  // 400, whatever the hold
+                            // Mostly holds that exist; sometimes the posting or an id that names nothing.
+                            if model.holds.isEmpty || target >= 900 {
+                                return (target.isMultiple(of: 2) ? posting : newID(), "unknown-hold")
+                            }
+                            let held = model.holds[target % model.holds.count]
+                            if held.resolved { return (held.id, "hold-resolved") }
+                            if action == "post" {
+                                let posted = amount ?? held.amount
+                                let valid =
+                                    held.amount == 0
+                                    ? posted == 0
+                                    : posted != 0 && (posted < 0) == (held.amount < 0)
+                                        && posted.magnitude <= held.amount.magnitude
+                                if !valid { return (held.id, "invalid-resolution") }
+                            }
+                            return (held.id, "")
+                        }
+                        let amountMember = amount.map { #","amount":\#($0)"# } ?? ""
+                        let response = try await client.postBatch(
+                            body:
+                                #"{"transactions":[{"transaction_id":"\#(newID())","pending_id":"\#(hold)","action":"\#(action)"\#(amountMember)}]}"#
+                        )
+                        switch expected {
+                        case nil:
+                            try response.problem(.badRequest)
+                        case "":
+                            #expect(response.status == .ok, "\(step) → \(String(buffer: response.body))")
+                            model.withLock { model in
+                                let index = model.holds.firstIndex { $0.id == hold }!
+                                let held = model.holds[index].amount
+                                model.holds[index].resolved = true
+                                if held < 0 { model.debits -= held } else { model.credits -= held }
+                                if action == "post" { model.balance += amount ?? held }
+                            }
+                        case let type?:
+                            let problem = try response.decode(BatchProblemBody.self)
+                            #expect(
+                                problem.errors?.map(\.type) == [Problem.type(type)],
+                                "\(step) → \(String(buffer: response.body))")
+                        }
+                    }
+                    let document = try await client.account(account)
+                    let expected = model.withLock { ($0.balance, $0.debits, $0.credits) }
+                    #expect(
+                        (document.balance, document.pending_debits, document.pending_credits) == expected, "\(step)")
+                }
+                let report = try await ConsistencyCheck.run(database: path)
+                #expect(report.isConsistent, "\(report)")
             }
         }
     }

@@ -213,4 +213,81 @@ struct MultiInstanceTests {
             #expect(report.isConsistent, "\(report)")
         }
     }
+
+    /// Three instances on one database, each running the hold expiry: 300 holds that expire together are each
+    /// voided exactly once (one record per hold, with the id derived from it), and a post and a void of one hold
+    /// sent through two instances at once resolve it once.
+    @Test func threeInstancesVoidEachExpiredHoldOnceAndResolveEachHoldOnce() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            var instances: [ChildProcess] = []
+            defer {
+                for process in instances where process.isRunning {
+                    process.terminate()
+                    process.waitUntilExit()
+                }
+            }
+            var started: [Int] = []
+            for _ in 0..<3 {
+                let port = try RawConnection.freePort()
+                instances.append(
+                    try await ServiceExecutable.start(
+                        ["--port", String(port), "--database", url, "--log-level", "error"], port: port))
+                started.append(port)
+            }
+            let ports = started
+            let account = newID()
+            let expiring = (0..<300).map { _ in newID() }
+            let racing = (0..<20).map { _ in newID() }
+            try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
+                for (holds, timeout) in [(expiring, 1), (racing, 3600)] {
+                    let items = holds.map { #"{"transaction_id":"\#($0)","account_id":"\#(account)","amount":-2}"# }
+                    let body = #"{"pending":true,"timeout":\#(timeout),"transactions":[\#(items.joined(separator: ","))]}"#
+                    let response = try await client.post(
+                        "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body))
+                    #expect(response.status == .ok)
+                }
+            }
+            let outcomes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for (index, hold) in racing.enumerated() {
+                    for (offset, action) in ["post", "void"].enumerated() {
+                        group.addTask {
+                            try await TestClient.withClient(host: "127.0.0.1", port: ports[(index + offset) % 3]) {
+                                client in
+                                let body =
+                                    #"{"transactions":[{"transaction_id":"\#(newID())","pending_id":"\#(hold)","action":"\#(action)"}]}"#
+                                return try await client.post(
+                                    "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body)
+                                ).status
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == .ok }.count == racing.count)
+            #expect(outcomes.filter { $0 == .unprocessableContent }.count == racing.count)
+            // Every expiring hold voided once, by whichever instance got there first.
+            let voids = try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
+                var voids: [RecordBody] = []
+                for _ in 0..<100 {
+                    try await Task.sleep(for: .milliseconds(200))
+                    let response = try await client.get("/transactions?after=0&limit=1000")
+                    let feed = try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!))
+                    voids = feed.transactions.filter { $0.reason == "expired" }
+                    if voids.count >= expiring.count { break }
+                }
+                try await Task.sleep(for: .seconds(1))  // time for a second void, were there one
+                let response = try await client.get("/transactions?after=0&limit=1000")
+                return try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!)).transactions
+                    .filter { $0.reason == "expired" }
+            }
+            #expect(voids.count == expiring.count)
+            #expect(Set(voids.compactMap(\.pending_id)) == Set(expiring))
+            #expect(
+                Set(voids.map(\.transaction_id))
+                    == Set(expiring.map { Resolution.expiry(of: TransactionID(UUID(uuidString: $0)!)).id.description }))
+            let report = try await ConsistencyCheck.run(postgresURL: url)
+            #expect(report.isConsistent, "\(report)")
+        }
+    }
 }

@@ -47,6 +47,45 @@ import Testing
         #expect(report.isConsistent, "\(report.discrepancies)")
     }
 
+    /// Pending sums that are not the open holds', a resolution the key table does not hold, and an open hold
+    /// missing from the expiring holds are each named.
+    @Test func holdsThatDisagreeAreNamed() async throws {
+        let hold = Transaction(id: TransactionID(UUID()), accountID: first, amount: -7)
+        let void = Resolution(id: TransactionID(UUID()), hold: hold.id, action: .void)
+        let open = Transaction(id: TransactionID(UUID()), accountID: second, amount: 3)
+        func check(_ tamper: (@Sendable (Database) throws -> Void)?) async throws -> ConsistencyCheck.Report {
+            try await withTemporaryDatabase { path in
+                do {
+                    let pool = try LedgerDatabase.open(path: path)
+                    let store = try SQLiteLedgerStore(pool: pool)
+                    _ = try await Ledger.commit([Batch([hold, open], pending: true, timeout: 60)], to: store)
+                    _ = try await Ledger.commit([Batch(items: [.resolution(void)])], to: store)
+                    if let tamper { try await pool.writeWithoutTransaction { db in try tamper(db) } }
+                    try LedgerDatabase.close(pool)
+                }
+                return try ConsistencyCheck.run(path: path)
+            }
+        }
+        #expect(try await check(nil).isConsistent)
+        let sums = try await check { [second] db in
+            try db.execute(sql: "UPDATE accounts SET pending_credits = 4 WHERE id = ?", arguments: [second.uuid])
+        }
+        #expect(sums.accountErrors.count == 1 && sums.accountErrors[0].contains("open holds sum to 0 and 3"))
+        let key = try await check { db in try db.execute(sql: "DELETE FROM hold_resolutions") }
+        #expect(key.indexErrors.contains("hold_resolutions: 1 rows are missing"))
+        let expiring = try await check { db in try db.execute(sql: "DELETE FROM expiring_holds") }
+        #expect(expiring.indexErrors == ["expiring_holds: 1 rows are missing"])
+        let twice = try await check { [first] db in
+            try db.execute(
+                sql: """
+                    INSERT INTO transactions (sequence, id, account_id, amount, created_at, balance_after, kind, pending_id)
+                    SELECT 99, randomblob(16), account_id, amount, created_at, balance_after, 3, pending_id
+                    FROM transactions WHERE account_id = ? AND kind = 3
+                    """, arguments: [first.uuid])
+        }
+        #expect(twice.historyErrors.contains { $0.contains("not an open hold") })
+    }
+
     @Test func aTamperedBalanceIsNamed() async throws {
         let report = try await checkAfterPosting([(first, 5), (second, 6)]) { [second] db in
             try db.execute(sql: "UPDATE accounts SET balance = balance + 1 WHERE id = ?", arguments: [second.uuid])

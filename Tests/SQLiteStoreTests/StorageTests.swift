@@ -208,6 +208,37 @@ import Testing
         }
     }
 
+    /// A hold is resolved once by the database as well as by the rules: a commit whose rules were told the hold is
+    /// still open (a forged snapshot) fails whole on the store's key, and the first resolution stands alone.
+    @Test(arguments: StoreKind.all) func aSecondResolutionOfAHoldIsRefusedByTheDatabase(kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { location in
+            try await withStore(at: location) { store in
+                let account = AccountID(UUID())
+                let hold = Transaction(id: TransactionID(UUID()), accountID: account, amount: -5)
+                _ = try await Ledger.commit([Batch([hold], pending: true, timeout: 3600)], to: store)
+                _ = try await Ledger.commit(
+                    [Batch(items: [.resolution(Resolution(id: TransactionID(UUID()), hold: hold.id, action: .void))])],
+                    to: store)
+                let second = Batch(items: [
+                    .resolution(Resolution(id: TransactionID(UUID()), hold: hold.id, action: .post(amount: nil)))
+                ])
+                await #expect(throws: (any Error).self) {
+                    _ = try await store.commit(CommitKeys([second])) { snapshot in
+                        var forged = snapshot
+                        forged.holds[hold.id] = Hold(entry: snapshot.holds[hold.id]!.entry, resolution: nil)
+                        forged.accounts[account]?.pendingDebits = -5
+                        return Ledger.plan([second], on: forged, now: .now())
+                    }
+                }
+                #expect(try await store.balance(of: account) == 0)
+                #expect(try await store.hold(hold.id)?.resolution?.transaction.role == .void(hold: hold.id, expired: false))
+                #expect(try await store.expiredHolds(at: Timestamp(millisecondsSince1970: .max), limit: 10).isEmpty)
+            }
+            let report = try await ConsistencyCheck.run(database: location)
+            #expect(report.isConsistent, "\(report)")
+        }
+    }
+
     /// A database that version 4 wrote (accounts without settings; transactions without metadata) is migrated in
     /// place: every account keeps its balance and count, gets no currency, no limits, empty metadata and the time
     /// of its first transaction as its opening time; every transaction reads with empty metadata; the index file
