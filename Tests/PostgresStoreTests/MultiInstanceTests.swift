@@ -241,7 +241,8 @@ struct MultiInstanceTests {
             try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
                 for (holds, timeout) in [(expiring, 1), (racing, 3600)] {
                     let items = holds.map { #"{"transaction_id":"\#($0)","account_id":"\#(account)","amount":-2}"# }
-                    let body = #"{"pending":true,"timeout":\#(timeout),"transactions":[\#(items.joined(separator: ","))]}"#
+                    let body =
+                        #"{"pending":true,"timeout":\#(timeout),"transactions":[\#(items.joined(separator: ","))]}"#
                     let response = try await client.post(
                         "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body))
                     #expect(response.status == .ok)
