@@ -11,9 +11,44 @@ import Synchronization
 /// wait, so neither kind starves the other. Once stopped, the queue refuses new batches with
 /// ``LedgerError/unavailable``.
 final class CommitQueue: Sendable {
+    /// A batch and whoever waits for its outcome; or batches that each stand alone (a refused one refuses no
+    /// other) answered together (the hold expiry's voids: one continuation for hundreds of them).
     struct Waiting {
-        let batch: Batch
-        let continuation: CheckedContinuation<[PostingOutcome], any Error>
+        let batches: [Batch]
+        let answer: Answer
+        /// The items of its batches.
+        let size: Int
+
+        enum Answer {
+            case one(CheckedContinuation<[PostingOutcome], any Error>)
+            case each(CheckedContinuation<[Result<[PostingOutcome], LedgerError>], any Error>)
+        }
+
+        /// Whether it is a group of batches answered together (background work that yields to postings).
+        var isGroup: Bool {
+            if case .each = answer { true } else { false }
+        }
+
+        init(_ batches: [Batch], _ answer: Answer) {
+            self.batches = batches
+            self.answer = answer
+            size = batches.reduce(0) { $0 + $1.items.count }
+        }
+
+        /// Answers with the outcomes of its batches, in order.
+        func resume(with outcomes: ArraySlice<Result<[PostingOutcome], LedgerError>>) {
+            switch answer {
+            case .one(let continuation): continuation.resume(with: outcomes.first!)
+            case .each(let continuation): continuation.resume(returning: Array(outcomes))
+            }
+        }
+
+        func resume(throwing error: any Error) {
+            switch answer {
+            case .one(let continuation): continuation.resume(throwing: error)
+            case .each(let continuation): continuation.resume(throwing: error)
+            }
+        }
     }
 
     /// An account's settings waiting to be written (PUT /accounts/{id}).
@@ -75,10 +110,22 @@ final class CommitQueue: Sendable {
         _ batch: Batch,
         _ continuation: CheckedContinuation<[PostingOutcome], any Error>
     ) {
+        enqueue(Waiting([batch], .one(continuation)))
+    }
+
+    /// Queues batches that are decided each on its own, in one commit, and answered together; they wait as one
+    /// batch of their total size (a large one, past ``smallBatch`` items).
+    func enqueue(
+        each batches: [Batch],
+        _ continuation: CheckedContinuation<[Result<[PostingOutcome], LedgerError>], any Error>
+    ) {
+        enqueue(Waiting(batches, .each(continuation)))
+    }
+
+    private func enqueue(_ waiting: Waiting) {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
-            let waiting = Waiting(batch: batch, continuation: continuation)
-            if batch.items.count <= Self.smallBatch {
+            if waiting.size <= Self.smallBatch {
                 state.small.waiting.append(waiting)
                 state.lastSmallArrival = .now
             } else {
@@ -89,7 +136,7 @@ final class CommitQueue: Sendable {
         if accepted {
             wakeUp.yield()
         } else {
-            continuation.resume(throwing: LedgerError.unavailable)
+            waiting.resume(throwing: LedgerError.unavailable)
         }
     }
 
@@ -120,26 +167,29 @@ final class CommitQueue: Sendable {
     /// Removes and returns the batches of the next commit: the small ones waiting, up to `limit` postings
     /// (half of it while large ones wait); then, unless the last commit held a large batch and small ones
     /// were waiting, large ones in arrival order while the postings stay within `limit` (`sharedLimit` while
-    /// small batches arrive), and at least one when some wait, however large. None when none waits.
+    /// small batches arrive, and then at most one group), and at least one when some wait, however large. None
+    /// when none waits.
     func take(upToPostings fullLimit: Int, whileSmallArrive sharedLimit: Int) -> [Waiting] {
         state.withLock { state in
-            let limit =
-                if let arrival = state.lastSmallArrival, arrival + Self.recentArrival > .now { sharedLimit } else {
-                    fullLimit
-                }
+            let arriving = state.lastSmallArrival.map { $0 + Self.recentArrival > .now } ?? false
+            let limit = arriving ? sharedLimit : fullLimit
+            var groups = 0
             var taken: [Waiting] = []
             var postings = 0
             let smallOnly = state.tookLarge && state.small.count > 0
             let smallLimit = state.large.count > 0 && !smallOnly ? limit / 2 : limit
-            while let next = state.small.first, postings + next.batch.items.count <= smallLimit {
-                postings += next.batch.items.count
+            while let next = state.small.first, postings + next.size <= smallLimit {
+                postings += next.size
                 taken.append(state.small.removeFirst())
             }
             state.tookLarge = false
             while !smallOnly, let next = state.large.first,
-                !state.tookLarge || postings + next.batch.items.count <= limit
+                !state.tookLarge || postings + next.size <= limit
             {
-                postings += next.batch.items.count
+                // Groups (the expiry's voids) yield to arriving postings: one a commit while they arrive.
+                if next.isGroup, arriving, groups > 0 { break }
+                if next.isGroup { groups += 1 }
+                postings += next.size
                 taken.append(state.large.removeFirst())
                 state.tookLarge = true
             }

@@ -77,6 +77,18 @@ public final class Ledger: Service, Sendable {
         }
     }
 
+    /// Posts batches that are decided each on its own (all or nothing each, a refused one disturbing no other)
+    /// in one commit, and answers with each one's outcome or refusal. The hold expiry's voids go this way: one
+    /// wait for hundreds of one-item batches, and one large batch's place in the queue, so that single postings
+    /// never wait behind more than one commit of them.
+    public func post(each batches: [Batch]) async throws -> [Result<[PostingOutcome], LedgerError>] {
+        return try await answered { [queue] in
+            try await withCheckedThrowingContinuation { continuation in
+                queue.enqueue(each: batches, continuation)
+            }
+        }
+    }
+
     /// `operation`'s result, or ``StoreUnavailableError`` once the store's ``LedgerStore/deadline`` has passed, so
     /// that a request waiting behind others (a commit queued behind one that times out) still gets its answer
     /// within the deadline. A posting answered so may still commit: a retry with its id settles it.
@@ -285,18 +297,22 @@ public final class Ledger: Service, Sendable {
             }
             do {
                 let started = ContinuousClock.now
-                let plan = try await Self.commit(taken.map(\.batch), to: store, clock: clock)
+                let plan = try await Self.commit(taken.flatMap(\.batches), to: store, clock: clock)
                 // Visible now, and not yet answered: whoever hears of this commit sees the new version.
                 commits.add(1, ordering: .releasing)
                 if let last = plan.created.last { notifier.committed(through: last.sequence) }
                 metrics.committed(
-                    plan, postings: taken.reduce(0) { $0 + $1.batch.items.count },
+                    plan, postings: taken.reduce(0) { $0 + $1.size },
                     duration: ContinuousClock.now - started)
-                for (waiting, outcome) in zip(taken, plan.outcomes) { waiting.continuation.resume(with: outcome) }
+                var next = plan.outcomes.startIndex
+                for waiting in taken {
+                    waiting.resume(with: plan.outcomes[next..<next + waiting.batches.count])
+                    next += waiting.batches.count
+                }
             } catch {
                 commits.add(1, ordering: .releasing)  // a store may not know whether a failed commit landed
                 metrics.failedCommits.increment()
-                for waiting in taken { waiting.continuation.resume(throwing: error) }
+                for waiting in taken { waiting.resume(throwing: error) }
             }
         }
     }

@@ -255,24 +255,25 @@ public final class SQLiteLedgerStore: LedgerStore {
             }
         }
         let insertTransaction = try db.cachedStatement(sql: SQL.insertTransaction)
+        let insertExpiringHold = try db.cachedStatement(sql: SQL.insertExpiringHold)
         for entry in plan.created {
             insertTransaction.bind(StatementValue.columns(of: entry))
             _ = try insertTransaction.stepToRow(in: db)
             if let expiresAt = entry.transaction.role.expiresAt {
-                try db.cachedStatement(sql: SQL.insertExpiringHold).execute(arguments: [
-                    expiresAt.millisecondsSince1970, entry.transaction.id.uuid,
-                ])
+                insertExpiringHold.bind(.integer(expiresAt.millisecondsSince1970), .uuid(entry.transaction.id.uuid))
+                _ = try insertExpiringHold.stepToRow(in: db)
             }
         }
+        guard !plan.resolutions.isEmpty else { return }
+        let insertResolution = try db.cachedStatement(sql: SQL.insertResolution)
+        let deleteExpiringHold = try db.cachedStatement(sql: SQL.deleteExpiringHold)
         for resolution in plan.resolutions {
             // A hold resolved already makes this a primary-key violation: the commit fails whole.
-            try db.cachedStatement(sql: SQL.insertResolution).execute(arguments: [
-                resolution.hold.uuid, resolution.sequence,
-            ])
+            insertResolution.bind(.uuid(resolution.hold.uuid), .integer(resolution.sequence))
+            _ = try insertResolution.stepToRow(in: db)
             if let expiresAt = resolution.expiresAt {
-                try db.cachedStatement(sql: SQL.deleteExpiringHold).execute(arguments: [
-                    expiresAt.millisecondsSince1970, resolution.hold.uuid,
-                ])
+                deleteExpiringHold.bind(.integer(expiresAt.millisecondsSince1970), .uuid(resolution.hold.uuid))
+                _ = try deleteExpiringHold.stepToRow(in: db)
             }
         }
     }
