@@ -8,13 +8,18 @@ struct CommitPlanner {
     private var accounts: [AccountID: AccountState]
     private var holds: [TransactionID: Hold]
 
-    /// What a created item replaced, to undo its batch if the batch is refused.
+    /// What a created item replaced, to undo its batch if the batch is refused. (Small: a batch of postings
+    /// makes one per item; the holds an item made or resolved are kept apart, in ``HoldUndo``.)
     private struct Undo {
         let id: TransactionID
         let account: AccountID
         let state: AccountState?
-        /// The hold the item created or resolved, and the hold as it was (nil: it did not exist).
-        let hold: (id: TransactionID, previous: Hold?)?
+    }
+
+    /// A hold that an item of the batch created or resolved, and the hold as it was (nil: it did not exist).
+    private struct HoldUndo {
+        let id: TransactionID
+        let previous: Hold?
     }
 
     private enum Decision {
@@ -43,11 +48,14 @@ struct CommitPlanner {
         outcomes.reserveCapacity(batch.items.count)
         var refused: [RefusedPosting] = []
         var undo: [Undo] = []
+        undo.reserveCapacity(batch.items.count)
+        var holdUndo: [HoldUndo] = []
         for (index, item) in batch.items.enumerated() {
             let decision =
                 switch item {
-                case .posting(let posting): decide(posting, at: index, of: batch, undo: &undo)
-                case .resolution(let resolution): decide(resolution, at: index, of: batch, undo: &undo)
+                case .posting(let posting): decide(posting, at: index, of: batch, undo: &undo, holdUndo: &holdUndo)
+                case .resolution(let resolution):
+                    decide(resolution, at: index, of: batch, undo: &undo, holdUndo: &holdUndo)
                 }
             switch decision {
             case .replayed(let entry): outcomes.append(.replayed(entry))
@@ -59,8 +67,8 @@ struct CommitPlanner {
             for change in undo.reversed() {
                 recorded[change.id] = nil
                 accounts[change.account] = change.state
-                if let hold = change.hold { holds[hold.id] = hold.previous }
             }
+            for change in holdUndo.reversed() { holds[change.id] = change.previous }
             sequence -= Int64(undo.count)
             plan.outcomes.append(.failure(.batchRefused(refused)))
             return
@@ -95,7 +103,7 @@ struct CommitPlanner {
     /// account's balance (a hold: its pending sum) out of 64 bits is refused, and so is one that breaks its
     /// account's limits (``Ledger/limitRefusal(of:on:)``, which counts the pending sums).
     private mutating func decide(
-        _ posting: Transaction, at index: Int, of batch: Batch, undo: inout [Undo]
+        _ posting: Transaction, at index: Int, of batch: Batch, undo: inout [Undo], holdUndo: inout [HoldUndo]
     ) -> Decision {
         let requested = batch.pending ? hold(posting, timeout: batch.timeout, from: createdAt) : posting
         if let refusal = currencyRefusal(of: requested, at: index, of: batch) { return .refused(refusal) }
@@ -116,7 +124,8 @@ struct CommitPlanner {
             guard !overflow else { return .refused(.balanceOutOfRange(requested)) }
             if let limit = Ledger.limitRefusal(of: requested, on: state) { return .refused(limit) }
             if posting.amount < 0 { state.pendingDebits = sum } else { state.pendingCredits = sum }
-            let entry = create(requested, state: state, previous: previous, hold: (posting.id, nil), undo: &undo)
+            let entry = create(requested, state: state, previous: previous, undo: &undo)
+            holdUndo.append(HoldUndo(id: posting.id, previous: nil))
             holds[posting.id] = Hold(entry: entry, resolution: nil)
             return .created(entry)
         }
@@ -133,7 +142,7 @@ struct CommitPlanner {
     /// hold's account: a post changes the balance by its amount and counts, a void changes nothing; both release
     /// the whole hold. The same resolution again (same id, hold, action, amount and metadata) is a replay.
     private mutating func decide(
-        _ resolution: Resolution, at index: Int, of batch: Batch, undo: inout [Undo]
+        _ resolution: Resolution, at index: Int, of batch: Batch, undo: inout [Undo], holdUndo: inout [HoldUndo]
     ) -> Decision {
         guard let hold = holds[resolution.hold] else { return .refused(.unknownHold(resolution.hold)) }
         let held = hold.entry.transaction
@@ -180,21 +189,20 @@ struct CommitPlanner {
             state.balance = balance
             state.transactionCount += 1
         }
-        let entry = create(requested, state: state, previous: previous, hold: (resolution.hold, hold), undo: &undo)
+        let entry = create(requested, state: state, previous: previous, undo: &undo)
+        holdUndo.append(HoldUndo(id: resolution.hold, previous: hold))
         holds[resolution.hold] = Hold(entry: hold.entry, resolution: entry)
         return .created(entry)
     }
 
-    /// Records `transaction` with the next sequence, leaving its account in `state`; `hold` is the hold it
-    /// creates or resolves, as it was (the caller changes it).
+    /// Records `transaction` with the next sequence, leaving its account in `state`.
     private mutating func create(
-        _ transaction: Transaction, state: AccountState, previous: AccountState?,
-        hold: (id: TransactionID, previous: Hold?)? = nil, undo: inout [Undo]
+        _ transaction: Transaction, state: AccountState, previous: AccountState?, undo: inout [Undo]
     ) -> LedgerEntry {
         sequence += 1
         let entry = LedgerEntry(
             transaction: transaction, sequence: sequence, createdAt: createdAt, balanceAfter: state.balance)
-        undo.append(Undo(id: transaction.id, account: transaction.accountID, state: previous, hold: hold))
+        undo.append(Undo(id: transaction.id, account: transaction.accountID, state: previous))
         accounts[transaction.accountID] = state
         recorded[transaction.id] = entry
         return entry

@@ -80,6 +80,19 @@ extension ConsistencyCheck {
                 AND NOT EXISTS (SELECT 1 FROM hold_resolutions AS r WHERE r.hold_id = t.id)
             """
         var errors: [String] = []
+        // What PostgreSQL's CHECK constraints say, and SQLite's table does not (docs/schema.md, "Holds").
+        let malformed = try Int.fetchOne(
+            db,
+            sql: """
+                SELECT count(*) FROM transactions
+                WHERE NOT (coalesce(kind BETWEEN 1 AND 4, kind IS NULL)
+                    AND (pending_id IS NOT NULL) = coalesce(kind IN (2, 3, 4), 0)
+                    AND (pending_id IS NULL OR length(pending_id) = 16)
+                    AND (expires_at IS NULL OR coalesce(kind = 1, 0)))
+                """)!
+        if malformed > 0 {
+            errors.append("transactions: \(malformed) rows have a kind, pending_id or expires_at that do not agree")
+        }
         for (table, columns, expected) in [
             ("hold_resolutions", "hold_id, sequence", resolutions), ("expiring_holds", "expires_at, hold_id", open),
         ] {

@@ -84,6 +84,10 @@ import Testing
                     """, arguments: [first.uuid])
         }
         #expect(twice.historyErrors.contains { $0.contains("not an open hold") })
+        let malformed = try await check { db in
+            try db.execute(sql: "UPDATE transactions SET expires_at = 5 WHERE kind = 3")
+        }
+        #expect(malformed.indexErrors.contains { $0.contains("1 rows have a kind, pending_id or expires_at") })
     }
 
     @Test func aTamperedBalanceIsNamed() async throws {
