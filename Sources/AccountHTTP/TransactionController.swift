@@ -34,8 +34,7 @@ struct TransactionController<Context: RequestContext> {
     @Sendable func get(_ request: Request, context: Context) async throws -> TransactionResponse {
         let id = try context.parameters.identifier("transaction_id", as: TransactionID.self)
         let entry = try await ledger.transaction(id)
-        guard case .hold = entry.transaction.role else { return TransactionResponse(entry) }
-        return TransactionResponse(entry, holdState: try await ledger.holdState(of: id))
+        return TransactionResponse(entry, holdState: try await ledger.holdState(of: entry))
     }
 
     /// Every transaction after sequence `after` (default 0), in sequence order, at most `limit` (1–1,000, default

@@ -22,12 +22,6 @@ struct CommitPlanner {
         let previous: Hold?
     }
 
-    private enum Decision {
-        case replayed(LedgerEntry)
-        case created(LedgerEntry)
-        case refused(LedgerError)
-    }
-
     init(snapshot: LedgerSnapshot, createdAt: Timestamp) {
         self.snapshot = snapshot
         self.createdAt = createdAt
@@ -58,9 +52,8 @@ struct CommitPlanner {
                     decide(resolution, at: index, of: batch, undo: &undo, holdUndo: &holdUndo)
                 }
             switch decision {
-            case .replayed(let entry): outcomes.append(.replayed(entry))
-            case .created(let entry): outcomes.append(.created(entry))
-            case .refused(let reason): refused.append(RefusedPosting(index: index, id: item.id, reason: reason))
+            case .success(let outcome): outcomes.append(outcome)
+            case .failure(let reason): refused.append(RefusedPosting(index: index, id: item.id, reason: reason))
             }
         }
         guard refused.isEmpty else {
@@ -104,15 +97,15 @@ struct CommitPlanner {
     /// account's limits (``Ledger/limitRefusal(of:on:)``, which counts the pending sums).
     private mutating func decide(
         _ posting: Transaction, at index: Int, of batch: Batch, undo: inout [Undo], holdUndo: inout [HoldUndo]
-    ) -> Decision {
+    ) -> Result<PostingOutcome, LedgerError> {
         let requested = batch.pending ? hold(posting, timeout: batch.timeout, from: createdAt) : posting
-        if let refusal = currencyRefusal(of: requested, at: index, of: batch) { return .refused(refusal) }
+        if let refusal = currencyRefusal(of: requested, at: index, of: batch) { return .failure(refusal) }
         if let existing = recorded[posting.id] {
             let comparable =
                 batch.pending ? hold(posting, timeout: batch.timeout, from: existing.createdAt) : posting
             return existing.transaction == comparable
-                ? .replayed(existing)
-                : .refused(.idempotencyConflict(requested: requested, recorded: existing.transaction))
+                ? .success(.replayed(existing))
+                : .failure(.idempotencyConflict(requested: requested, recorded: existing.transaction))
         }
         let previous = accounts[posting.accountID]
         var state = previous ?? AccountState(balance: 0)
@@ -121,20 +114,20 @@ struct CommitPlanner {
                 posting.amount < 0
                 ? state.pendingDebits.addingReportingOverflow(posting.amount)
                 : state.pendingCredits.addingReportingOverflow(posting.amount)
-            guard !overflow else { return .refused(.balanceOutOfRange(requested)) }
-            if let limit = Ledger.limitRefusal(of: requested, on: state) { return .refused(limit) }
+            guard !overflow else { return .failure(.balanceOutOfRange(requested)) }
+            if let limit = Ledger.limitRefusal(of: requested, on: state) { return .failure(limit) }
             if posting.amount < 0 { state.pendingDebits = sum } else { state.pendingCredits = sum }
             let entry = create(requested, state: state, previous: previous, undo: &undo)
             holdUndo.append(HoldUndo(id: posting.id, previous: nil))
             holds[posting.id] = Hold(entry: entry, resolution: nil)
-            return .created(entry)
+            return .success(.created(entry))
         }
         let (balance, overflow) = state.balance.addingReportingOverflow(posting.amount)
-        guard !overflow else { return .refused(.balanceOutOfRange(posting)) }
-        if let limit = Ledger.limitRefusal(of: posting, on: state) { return .refused(limit) }
+        guard !overflow else { return .failure(.balanceOutOfRange(posting)) }
+        if let limit = Ledger.limitRefusal(of: posting, on: state) { return .failure(limit) }
         state.balance = balance
         state.transactionCount += 1
-        return .created(create(posting, state: state, previous: previous, undo: &undo))
+        return .success(.created(create(posting, state: state, previous: previous, undo: &undo)))
     }
 
     /// A post or a void: the hold must be recorded, open, and not expired (the ledger's expiry must find it
@@ -143,8 +136,8 @@ struct CommitPlanner {
     /// the whole hold. The same resolution again (same id, hold, action, amount and metadata) is a replay.
     private mutating func decide(
         _ resolution: Resolution, at index: Int, of batch: Batch, undo: inout [Undo], holdUndo: inout [HoldUndo]
-    ) -> Decision {
-        guard let hold = holds[resolution.hold] else { return .refused(.unknownHold(resolution.hold)) }
+    ) -> Result<PostingOutcome, LedgerError> {
+        guard let hold = holds[resolution.hold] else { return .failure(.unknownHold(resolution.hold)) }
         let held = hold.entry.transaction
         let (amount, role): (Int64, Transaction.Role) =
             switch resolution.action {
@@ -154,45 +147,45 @@ struct CommitPlanner {
             }
         let requested = Transaction(
             id: resolution.id, accountID: held.accountID, amount: amount, metadata: resolution.metadata, role: role)
-        if let refusal = currencyRefusal(of: requested, at: index, of: batch) { return .refused(refusal) }
+        if let refusal = currencyRefusal(of: requested, at: index, of: batch) { return .failure(refusal) }
         if let existing = recorded[resolution.id] {
             return existing.transaction == requested
-                ? .replayed(existing)
-                : .refused(.idempotencyConflict(requested: requested, recorded: existing.transaction))
+                ? .success(.replayed(existing))
+                : .failure(.idempotencyConflict(requested: requested, recorded: existing.transaction))
         }
         if let resolved = hold.resolution {
             if case .void(_, expired: true) = resolved.transaction.role, let expiresAt = hold.expiresAt {
-                return .refused(.holdExpired(resolution.hold, expiresAt: expiresAt))
+                return .failure(.holdExpired(resolution.hold, expiresAt: expiresAt))
             }
-            return .refused(.holdResolved(resolution.hold, resolution: resolved.transaction))
+            return .failure(.holdResolved(resolution.hold, resolution: resolved.transaction))
         }
         let expired = hold.expiresAt.map { createdAt >= $0 } ?? false
         if resolution.action == .expire, !expired {
-            return .refused(.holdNotExpired(resolution.hold, expiresAt: hold.expiresAt))
+            return .failure(.holdNotExpired(resolution.hold, expiresAt: hold.expiresAt))
         }
         if resolution.action != .expire, expired, let expiresAt = hold.expiresAt {
-            return .refused(.holdExpired(resolution.hold, expiresAt: expiresAt))
+            return .failure(.holdExpired(resolution.hold, expiresAt: expiresAt))
         }
         if case .post = resolution.action {
             let valid =
                 held.amount == 0
                 ? amount == 0
                 : amount != 0 && (amount < 0) == (held.amount < 0) && amount.magnitude <= held.amount.magnitude
-            guard valid else { return .refused(.invalidResolution(resolution, held: held.amount)) }
+            guard valid else { return .failure(.invalidResolution(resolution, held: held.amount)) }
         }
         let previous = accounts[held.accountID]
         var state = previous ?? AccountState(balance: 0)
         if held.amount < 0 { state.pendingDebits -= held.amount } else { state.pendingCredits -= held.amount }
         if role.isPosted {
             let (balance, overflow) = state.balance.addingReportingOverflow(amount)
-            guard !overflow else { return .refused(.balanceOutOfRange(requested)) }
+            guard !overflow else { return .failure(.balanceOutOfRange(requested)) }
             state.balance = balance
             state.transactionCount += 1
         }
         let entry = create(requested, state: state, previous: previous, undo: &undo)
         holdUndo.append(HoldUndo(id: resolution.hold, previous: hold))
         holds[resolution.hold] = Hold(entry: hold.entry, resolution: entry)
-        return .created(entry)
+        return .success(.created(entry))
     }
 
     /// Records `transaction` with the next sequence, leaving its account in `state`.

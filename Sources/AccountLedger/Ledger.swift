@@ -105,9 +105,12 @@ public final class Ledger: Service, Sendable {
         return entry
     }
 
-    /// Where the hold `id` stands now (an open hold past its expiry is expired); nil when `id` is not a hold.
-    public func holdState(of id: TransactionID) async throws -> HoldState? {
-        try await answered { [store] in try await store.hold(id) }?.state(at: clock())
+    /// Where the hold `entry` records stands now (an open hold past its expiry is expired); nil when it is not a
+    /// hold.
+    public func holdState(of entry: LedgerEntry) async throws -> HoldState? {
+        guard case .hold = entry.transaction.role else { return nil }
+        let resolution = try await answered { [store] in try await store.resolution(of: entry.transaction.id) }
+        return Hold(entry: entry, resolution: resolution).state(at: clock())
     }
 
     public func balance(of account: AccountID) async throws -> Int64 {

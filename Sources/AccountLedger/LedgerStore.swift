@@ -22,8 +22,8 @@ public protocol LedgerStore: Sendable {
     ) async throws -> CommitPlan
 
     func transaction(_ id: TransactionID) async throws -> LedgerEntry?
-    /// The hold with this id and its resolution; nil when no hold has it.
-    func hold(_ id: TransactionID) async throws -> Hold?
+    /// The post or void that resolved the hold `hold`; nil while it is open (or when no hold has that id).
+    func resolution(of hold: TransactionID) async throws -> LedgerEntry?
     /// Open holds whose expiry is at or before `instant`, earliest first, at most `limit`: an index range.
     func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID]
     func balance(of account: AccountID) async throws -> Int64?

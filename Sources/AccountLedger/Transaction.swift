@@ -298,9 +298,7 @@ public struct Hold: Hashable, Sendable {
         self.resolution = resolution
     }
 
-    public var expiresAt: Timestamp? {
-        if case .hold(let expiresAt) = entry.transaction.role { expiresAt } else { nil }
-    }
+    public var expiresAt: Timestamp? { entry.transaction.role.expiresAt }
 
     /// Where it stands at `now`: an open hold past its expiry is expired already (no resolution is accepted),
     /// though the ledger's void that releases it may not be committed yet.

@@ -98,10 +98,8 @@ extension PostgresLedgerStore {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    public func hold(_ id: TransactionID) async throws -> Hold? {
-        guard let entry = try await transaction(id), case .hold = entry.transaction.role else { return nil }
-        // Read after the hold: a resolution committed since is found (a resolution is never undone).
-        return Hold(entry: entry, resolution: try await all(of: ResolutionOfHold(hold: id.uuid)).first)
+    public func resolution(of hold: TransactionID) async throws -> LedgerEntry? {
+        try await all(of: ResolutionOfHold(hold: hold.uuid)).first
     }
 
     public func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {

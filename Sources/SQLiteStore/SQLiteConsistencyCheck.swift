@@ -62,10 +62,8 @@ extension ConsistencyCheck {
         let members = """
             SELECT a.id, j.key, j.value FROM accounts AS a, json_each(a.metadata) AS j WHERE a.metadata IS NOT NULL
             """
-        let missing = try Int.fetchOne(
-            db, sql: "SELECT count(*) FROM (\(members) EXCEPT SELECT account_id, key, value FROM account_metadata)")!
-        let extra = try Int.fetchOne(
-            db, sql: "SELECT count(*) FROM (SELECT account_id, key, value FROM account_metadata EXCEPT \(members))")!
+        let (missing, extra) = try differences(
+            in: db, expected: members, actual: "SELECT account_id, key, value FROM account_metadata")
         if missing > 0 { tally.report.indexErrors.append("account_metadata: \(missing) account members have no row") }
         if extra > 0 { tally.report.indexErrors.append("account_metadata: \(extra) rows match no account member") }
         return tally.finish()
@@ -96,14 +94,23 @@ extension ConsistencyCheck {
         for (table, columns, expected) in [
             ("hold_resolutions", "hold_id, sequence", resolutions), ("expiring_holds", "expires_at, hold_id", open),
         ] {
-            let missing = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM (\(expected) EXCEPT SELECT \(columns) FROM \(table))")!
-            let extra = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM (SELECT \(columns) FROM \(table) EXCEPT \(expected))")!
+            let (missing, extra) = try differences(
+                in: db, expected: expected, actual: "SELECT \(columns) FROM \(table)")
             if missing > 0 { errors.append("\(table): \(missing) rows are missing") }
             if extra > 0 { errors.append("\(table): \(extra) rows match nothing in transactions") }
         }
         return errors
+    }
+
+    /// How many rows of `expected` are missing from `actual`, and how many of `actual` are not in `expected` (two
+    /// queries of the same columns).
+    private static func differences(
+        in db: Database, expected: String, actual: String
+    ) throws -> (missing: Int, extra: Int) {
+        (
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(expected) EXCEPT \(actual))")!,
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(actual) EXCEPT \(expected))")!
+        )
     }
 
     /// Whether the index file is attached, and holds the indexes of this ledger (else the service rebuilds it when
@@ -139,10 +146,8 @@ extension ConsistencyCheck {
                     ON name = '\(table)' AND slice = instr('0123456789ABCDEF', \(digit)) - 1
                 WHERE sequence <= merged_through
                 """
-            let missing = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM (\(expected) EXCEPT SELECT \(columns) FROM indexes.\(table))")!
-            let extra = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM (SELECT \(columns) FROM indexes.\(table) EXCEPT \(expected))")!
+            let (missing, extra) = try differences(
+                in: db, expected: expected, actual: "SELECT \(columns) FROM indexes.\(table)")
             if missing > 0 { errors.append("\(table): \(missing) merged transactions have no entry or another one") }
             if extra > 0 { errors.append("\(table): \(extra) entries match no merged transaction") }
         }

@@ -11,15 +11,12 @@ extension SQLiteLedgerStore {
         }
     }
 
-    public func hold(_ id: TransactionID) async throws -> Hold? {
-        guard let entry = try await transaction(id), case .hold = entry.transaction.role else { return nil }
-        // Read after the hold: a resolution committed since is found (a resolution is never undone).
-        let resolution = try read(pool) { db in
+    public func resolution(of hold: TransactionID) async throws -> LedgerEntry? {
+        try read(pool) { db in
             let statement = try db.cachedStatement(sql: SQL.resolutionOfHold)
-            statement.bind(.uuid(id.uuid))
+            statement.bind(.uuid(hold.uuid))
             return try statement.firstRow(in: db, LedgerEntry.init(row:))
         }
-        return Hold(entry: entry, resolution: resolution)
     }
 
     public func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {

@@ -30,6 +30,27 @@ struct MultiInstanceTests {
         return fields
     }
 
+    /// Starts three service processes on the database at `url` and runs `body` with their ports; they are stopped
+    /// when it returns.
+    static func withThreeInstances(on url: String, _ body: ([Int]) async throws -> Void) async throws {
+        var instances: [ChildProcess] = []
+        defer {
+            for process in instances where process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+        var ports: [Int] = []
+        for _ in 0..<3 {
+            let port = try RawConnection.freePort()
+            instances.append(
+                try await ServiceExecutable.start(
+                    ["--port", String(port), "--database", url, "--log-level", "error"], port: port))
+            ports.append(port)
+        }
+        try await body(ports)
+    }
+
     static func send(_ sent: Sent, with client: TestClient) async throws -> HTTPResponse.Status {
         try await client.post(sent.path, headers: headers(sent.transactionID), body: ByteBuffer(string: sent.body))
             .status
@@ -155,62 +176,48 @@ struct MultiInstanceTests {
     /// instances, since every commit decides on the account as the head lock leaves it.
     @Test func debitsThroughThreeInstancesNeverTakeAnAccountBelowItsMinimum() async throws {
         try await withTemporaryStore(.postgres) { url in
-            var instances: [ChildProcess] = []
-            defer {
-                for process in instances where process.isRunning {
-                    process.terminate()
-                    process.waitUntilExit()
+            try await Self.withThreeInstances(on: url) { ports in
+                let account = newID()
+                try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
+                    let settings = try await client.put(
+                        "/accounts/\(account)", headers: Self.headers(nil),
+                        body: ByteBuffer(string: #"{"minimum_balance":0}"#))
+                    #expect(settings.status == .created)
+                    let credit = Sent(
+                        body: #"{"account_id":"\#(account)","amount":1000}"#, path: "/amount", transactionID: newID(),
+                        ids: [], total: 1000)
+                    #expect(try await Self.send(credit, with: client) == .ok)
                 }
-            }
-            var started: [Int] = []
-            for _ in 0..<3 {
-                let port = try RawConnection.freePort()
-                instances.append(
-                    try await ServiceExecutable.start(
-                        ["--port", String(port), "--database", url, "--log-level", "error"], port: port))
-                started.append(port)
-            }
-            let account = newID()
-            let ports = started
-            try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
-                let settings = try await client.put(
-                    "/accounts/\(account)", headers: Self.headers(nil),
-                    body: ByteBuffer(string: #"{"minimum_balance":0}"#))
-                #expect(settings.status == .created)
-                let credit = Sent(
-                    body: #"{"account_id":"\#(account)","amount":1000}"#, path: "/amount", transactionID: newID(),
-                    ids: [], total: 1000)
-                #expect(try await Self.send(credit, with: client) == .ok)
-            }
-            let accepted = try await withThrowingTaskGroup(of: Int64.self) { group in
-                for poster in 0..<64 {
-                    group.addTask {
-                        try await TestClient.withClient(host: "127.0.0.1", port: ports[poster % 3]) { client in
-                            var accepted: Int64 = 0
-                            for step in 0..<8 {
-                                let amount = Int64((poster + step) % 37 + 1)
-                                let debit = Sent(
-                                    body: #"{"account_id":"\#(account)","amount":\#(-amount)}"#, path: "/amount",
-                                    transactionID: newID(), ids: [], total: -amount)
-                                let status = try await Self.send(debit, with: client)
-                                #expect(status == .ok || status == .unprocessableContent, "\(status)")
-                                if status == .ok { accepted += amount }
+                let accepted = try await withThrowingTaskGroup(of: Int64.self) { group in
+                    for poster in 0..<64 {
+                        group.addTask {
+                            try await TestClient.withClient(host: "127.0.0.1", port: ports[poster % 3]) { client in
+                                var accepted: Int64 = 0
+                                for step in 0..<8 {
+                                    let amount = Int64((poster + step) % 37 + 1)
+                                    let debit = Sent(
+                                        body: #"{"account_id":"\#(account)","amount":\#(-amount)}"#, path: "/amount",
+                                        transactionID: newID(), ids: [], total: -amount)
+                                    let status = try await Self.send(debit, with: client)
+                                    #expect(status == .ok || status == .unprocessableContent, "\(status)")
+                                    if status == .ok { accepted += amount }
+                                }
+                                return accepted
                             }
-                            return accepted
                         }
                     }
+                    return try await group.reduce(0, +)
                 }
-                return try await group.reduce(0, +)
+                try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
+                    let response = try await client.get("/balance/\(account)")
+                    let balance = try JSONDecoder().decode(BalanceBody.self, from: Data(buffer: response.body!)).balance
+                    #expect(balance >= 0)
+                    #expect(balance == 1000 - accepted)
+                    #expect(accepted > 0)
+                }
+                let report = try await ConsistencyCheck.run(postgresURL: url)
+                #expect(report.isConsistent, "\(report)")
             }
-            try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
-                let response = try await client.get("/balance/\(account)")
-                let balance = try JSONDecoder().decode(BalanceBody.self, from: Data(buffer: response.body!)).balance
-                #expect(balance >= 0)
-                #expect(balance == 1000 - accepted)
-                #expect(accepted > 0)
-            }
-            let report = try await ConsistencyCheck.run(postgresURL: url)
-            #expect(report.isConsistent, "\(report)")
         }
     }
 
@@ -219,76 +226,64 @@ struct MultiInstanceTests {
     /// sent through two instances at once resolve it once.
     @Test func threeInstancesVoidEachExpiredHoldOnceAndResolveEachHoldOnce() async throws {
         try await withTemporaryStore(.postgres) { url in
-            var instances: [ChildProcess] = []
-            defer {
-                for process in instances where process.isRunning {
-                    process.terminate()
-                    process.waitUntilExit()
+            try await Self.withThreeInstances(on: url) { ports in
+                let account = newID()
+                let expiring = (0..<300).map { _ in newID() }
+                let racing = (0..<20).map { _ in newID() }
+                try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
+                    for (holds, timeout) in [(expiring, 1), (racing, 3600)] {
+                        let items = holds.map { #"{"transaction_id":"\#($0)","account_id":"\#(account)","amount":-2}"# }
+                        let body =
+                            #"{"pending":true,"timeout":\#(timeout),"transactions":[\#(items.joined(separator: ","))]}"#
+                        let response = try await client.post(
+                            "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body))
+                        #expect(response.status == .ok)
+                    }
                 }
-            }
-            var started: [Int] = []
-            for _ in 0..<3 {
-                let port = try RawConnection.freePort()
-                instances.append(
-                    try await ServiceExecutable.start(
-                        ["--port", String(port), "--database", url, "--log-level", "error"], port: port))
-                started.append(port)
-            }
-            let ports = started
-            let account = newID()
-            let expiring = (0..<300).map { _ in newID() }
-            let racing = (0..<20).map { _ in newID() }
-            try await TestClient.withClient(host: "127.0.0.1", port: ports[0]) { client in
-                for (holds, timeout) in [(expiring, 1), (racing, 3600)] {
-                    let items = holds.map { #"{"transaction_id":"\#($0)","account_id":"\#(account)","amount":-2}"# }
-                    let body =
-                        #"{"pending":true,"timeout":\#(timeout),"transactions":[\#(items.joined(separator: ","))]}"#
-                    let response = try await client.post(
-                        "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body))
-                    #expect(response.status == .ok)
-                }
-            }
-            let outcomes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for (index, hold) in racing.enumerated() {
-                    for (offset, action) in ["post", "void"].enumerated() {
-                        group.addTask {
-                            try await TestClient.withClient(host: "127.0.0.1", port: ports[(index + offset) % 3]) {
-                                client in
-                                let body =
-                                    #"{"transactions":[{"transaction_id":"\#(newID())","pending_id":"\#(hold)","action":"\#(action)"}]}"#
-                                return try await client.post(
-                                    "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body)
-                                ).status
+                let outcomes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for (index, hold) in racing.enumerated() {
+                        for (offset, action) in ["post", "void"].enumerated() {
+                            group.addTask {
+                                try await TestClient.withClient(host: "127.0.0.1", port: ports[(index + offset) % 3]) {
+                                    client in
+                                    let body =
+                                        #"{"transactions":[{"transaction_id":"\#(newID())","pending_id":"\#(hold)","action":"\#(action)"}]}"#
+                                    return try await client.post(
+                                        "/transactions", headers: Self.headers(nil), body: ByteBuffer(string: body)
+                                    ).status
+                                }
                             }
                         }
                     }
+                    return try await group.reduce(into: []) { $0.append($1) }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(outcomes.filter { $0 == .ok }.count == racing.count)
-            #expect(outcomes.filter { $0 == .unprocessableContent }.count == racing.count)
-            // Every expiring hold voided once, by whichever instance got there first.
-            let voids = try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
-                var voids: [RecordBody] = []
-                for _ in 0..<100 {
-                    try await Task.sleep(for: .milliseconds(200))
+                #expect(outcomes.filter { $0 == .ok }.count == racing.count)
+                #expect(outcomes.filter { $0 == .unprocessableContent }.count == racing.count)
+                // Every expiring hold voided once, by whichever instance got there first.
+                let voids = try await TestClient.withClient(host: "127.0.0.1", port: ports[1]) { client in
+                    var voids: [RecordBody] = []
+                    for _ in 0..<100 {
+                        try await Task.sleep(for: .milliseconds(200))
+                        let response = try await client.get("/transactions?after=0&limit=1000")
+                        let feed = try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!))
+                        voids = feed.transactions.filter { $0.reason == "expired" }
+                        if voids.count >= expiring.count { break }
+                    }
+                    try await Task.sleep(for: .seconds(1))  // time for a second void, were there one
                     let response = try await client.get("/transactions?after=0&limit=1000")
-                    let feed = try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!))
-                    voids = feed.transactions.filter { $0.reason == "expired" }
-                    if voids.count >= expiring.count { break }
+                    return try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!)).transactions
+                        .filter { $0.reason == "expired" }
                 }
-                try await Task.sleep(for: .seconds(1))  // time for a second void, were there one
-                let response = try await client.get("/transactions?after=0&limit=1000")
-                return try JSONDecoder().decode(FeedBody.self, from: Data(buffer: response.body!)).transactions
-                    .filter { $0.reason == "expired" }
+                #expect(voids.count == expiring.count)
+                #expect(Set(voids.compactMap(\.pending_id)) == Set(expiring))
+                #expect(
+                    Set(voids.map(\.transaction_id))
+                        == Set(
+                            expiring.map { Resolution.expiry(of: TransactionID(UUID(uuidString: $0)!)).id.description })
+                )
+                let report = try await ConsistencyCheck.run(postgresURL: url)
+                #expect(report.isConsistent, "\(report)")
             }
-            #expect(voids.count == expiring.count)
-            #expect(Set(voids.compactMap(\.pending_id)) == Set(expiring))
-            #expect(
-                Set(voids.map(\.transaction_id))
-                    == Set(expiring.map { Resolution.expiry(of: TransactionID(UUID(uuidString: $0)!)).id.description }))
-            let report = try await ConsistencyCheck.run(postgresURL: url)
-            #expect(report.isConsistent, "\(report)")
         }
     }
 }

@@ -232,7 +232,7 @@ import Testing
                 }
                 #expect(try await store.balance(of: account) == 0)
                 #expect(
-                    try await store.hold(hold.id)?.resolution?.transaction.role == .void(hold: hold.id, expired: false))
+                    try await store.resolution(of: hold.id)?.transaction.role == .void(hold: hold.id, expired: false))
                 #expect(try await store.expiredHolds(at: Timestamp(millisecondsSince1970: .max), limit: 10).isEmpty)
             }
             let report = try await ConsistencyCheck.run(database: location)

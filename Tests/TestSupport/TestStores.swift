@@ -15,7 +15,9 @@ extension ForwardingStore {
         _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan { try await inner.commit(keys, decide: decide) }
     package func transaction(_ id: TransactionID) async throws -> LedgerEntry? { try await inner.transaction(id) }
-    package func hold(_ id: TransactionID) async throws -> Hold? { try await inner.hold(id) }
+    package func resolution(of hold: TransactionID) async throws -> LedgerEntry? {
+        try await inner.resolution(of: hold)
+    }
     package func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
         try await inner.expiredHolds(at: instant, limit: limit)
     }
@@ -53,7 +55,7 @@ package struct FailingStore: LedgerStore {
         _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan { throw DiskFailureError() }
     package func transaction(_ id: TransactionID) async throws -> LedgerEntry? { throw DiskFailureError() }
-    package func hold(_ id: TransactionID) async throws -> Hold? { throw DiskFailureError() }
+    package func resolution(of hold: TransactionID) async throws -> LedgerEntry? { throw DiskFailureError() }
     package func expiredHolds(at instant: Timestamp, limit: Int) async throws -> [TransactionID] {
         throw DiskFailureError()
     }
