@@ -27,7 +27,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     /// The options that the environment may set too (``EnvironmentOptions``).
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
-        "max-waiting-reads", "api-keys", "index-backlog", "max-body-memory", "body-timeout",
+        "max-waiting-reads", "api-keys", "index-backlog", "max-body-memory", "body-timeout", "database-timeout",
     ]
     static let environmentFlags = ["allow-unauthenticated"]
 
@@ -74,7 +74,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     @Option(
         name: .customLong("max-connections"),
         help:
-            "The most connections served at once; more wait to be accepted. Default: the descriptor limit (ulimit -n) less 64, at most 4096. (ACCOUNT_SERVICE_MAX_CONNECTIONS)"
+            "The most connections served at once; more wait to be accepted. Default 4096; never more than the descriptor limit (ulimit -n, its soft value raised to the hard one) less 64. (ACCOUNT_SERVICE_MAX_CONNECTIONS)"
     )
     var maximumConnections: Int?
 
@@ -105,6 +105,15 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     var bodyTimeout: Duration { .seconds(bodyTimeoutSeconds) }
 
     @Option(
+        name: .customLong("database-timeout"),
+        help:
+            "PostgreSQL: seconds a request waits for the database (queued commits included) before it is answered 503 with Retry-After. (ACCOUNT_SERVICE_DATABASE_TIMEOUT)"
+    )
+    var databaseTimeoutSeconds = Int(PostgresLedgerStore.defaultOperationTimeout.components.seconds)
+
+    var databaseTimeout: Duration { .seconds(databaseTimeoutSeconds) }
+
+    @Option(
         name: .customLong("api-keys"),
         help:
             "The access keys file (see `account-service keys`): every request but GET /ping and GET /ready then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
@@ -129,6 +138,9 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         }
         guard bodyTimeoutSeconds > 0 else {
             throw ValidationError("--body-timeout \(bodyTimeoutSeconds) must be a positive number of seconds.")
+        }
+        guard databaseTimeoutSeconds > 0 else {
+            throw ValidationError("--database-timeout \(databaseTimeoutSeconds) must be a positive number of seconds.")
         }
         guard indexBacklog >= 0 else {
             throw ValidationError("--index-backlog \(indexBacklog) must be 0 or more.")

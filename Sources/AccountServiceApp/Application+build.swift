@@ -23,7 +23,8 @@ public protocol AppArguments {
     var logFormat: LogFormat { get }
     /// How long a connection may stay idle, or stall mid-request, before it is closed.
     var idleTimeout: Duration { get }
-    /// The most connections served at once; nil: ``ConnectionLimits/defaultMaximumConnections``.
+    /// The most connections served at once (never more than the descriptor limit leaves, less
+    /// ``ConnectionLimits/reservedDescriptors``); nil: 4,096.
     var maximumConnections: Int? { get }
     /// The most change-feed requests held (`wait`) at once; beyond that one is answered at once. Nil: a quarter
     /// of the connections (``ConnectionLimits/defaultMaximumWaitingReads(connections:)``).
@@ -38,6 +39,8 @@ public protocol AppArguments {
     var maximumBodyMemory: Int { get }
     /// The longest a request may take to arrive whole, from its head to its end (its body trickled, say).
     var bodyTimeout: Duration { get }
+    /// PostgreSQL: the longest a request waits for the database before it is answered 503.
+    var databaseTimeout: Duration { get }
 }
 
 extension AppArguments {
@@ -50,6 +53,17 @@ extension AppArguments {
     public var indexBacklog: Int { SQLiteLedgerStore.defaultBacklogLimit }
     public var maximumBodyMemory: Int { RequestBodies.defaultMemory }
     public var bodyTimeout: Duration { ConnectionLimits.defaultBodyTimeout }
+    public var databaseTimeout: Duration { PostgresLedgerStore.defaultOperationTimeout }
+}
+
+/// The descriptor limit leaves too little room for connections beside the service's own descriptors.
+public struct DescriptorLimitError: Error, CustomStringConvertible {
+    let limit: Int
+    public var description: String {
+        "the descriptor limit (ulimit -n) is \(limit): the service keeps \(ConnectionLimits.reservedDescriptors) "
+            + "for its database and runtime and needs at least \(ConnectionLimits.minimumConnections) for "
+            + "connections; raise it to \(ConnectionLimits.reservedDescriptors + ConnectionLimits.minimumConnections) or more"
+    }
 }
 
 /// The service would serve an open API beyond this machine without having been told to.
@@ -68,12 +82,40 @@ public enum ConnectionLimits {
     /// Ample for a client that is sending: 8 MiB in 60 s is 140 KB/s.
     public static let defaultBodyTimeout = Duration.seconds(60)
 
-    /// Below the process's descriptor limit (`ulimit -n`), with room for the database files, the log and the
-    /// listening socket; at most 4,096.
-    public static var defaultMaximumConnections: Int {
+    /// The descriptors kept for everything but client connections: the database's files or connections, the
+    /// event loops, the runtime's timers and signals, the log. A process that runs out of descriptors does not
+    /// just fail to accept: libdispatch (under GRDB's queues) ends it when it cannot open a /proc file of one of
+    /// its threads (a flood past the limit ended the service with SIGILL), and its reads and commits would fail.
+    /// So connections are capped below the limit by this much, whatever `--max-connections` asks for.
+    public static let reservedDescriptors = 64
+    /// The fewest connections the service starts with: below `reservedDescriptors` + this, it refuses to start.
+    public static let minimumConnections = 16
+    /// The largest default cap.
+    public static let defaultMaximumConnectionsCeiling = 4_096
+
+    /// The process's descriptor limit (`ulimit -n`), its soft value raised first to its hard one (at most
+    /// 65,536), as most servers do: the soft default of 1,024 is a relic of `select`.
+    public static func raisedDescriptorLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1_000 }
-        return max(16, min(4_096, Int(clamping: limit.rlim_cur) - 64))
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1_024 }
+        let wanted = min(limit.rlim_max, 65_536)
+        if limit.rlim_cur < wanted {
+            var raised = limit
+            raised.rlim_cur = wanted
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The connections served at once: `requested` (at most 4,096 when nil), but never more than the descriptor
+    /// limit leaves beside ``reservedDescriptors``; throws when the limit leaves fewer than
+    /// ``minimumConnections``.
+    public static func maximumConnections(requested: Int?, descriptorLimit: Int) throws -> Int {
+        let room = descriptorLimit - reservedDescriptors
+        guard room >= minimumConnections else {
+            throw DescriptorLimitError(limit: descriptorLimit)
+        }
+        return min(requested ?? defaultMaximumConnectionsCeiling, room)
     }
 
     /// A quarter of `connections`, at least 1: held feed requests leave three quarters of the connections to
@@ -102,6 +144,17 @@ public func buildApplication(
     guard keys != nil || arguments.allowUnauthenticated || isLoopback(arguments.hostname) else {
         throw UnauthenticatedListenError(hostname: arguments.hostname)
     }
+    let descriptorLimit = ConnectionLimits.raisedDescriptorLimit()
+    let maximumConnections = try ConnectionLimits.maximumConnections(
+        requested: arguments.maximumConnections, descriptorLimit: descriptorLimit)
+    if let requested = arguments.maximumConnections, requested > maximumConnections {
+        logger.warning(
+            "--max-connections lowered to what the descriptor limit leaves",
+            metadata: [
+                "requested": "\(requested)", "connections": "\(maximumConnections)",
+                "descriptor_limit": "\(descriptorLimit)", "reserved": "\(ConnectionLimits.reservedDescriptors)",
+            ])
+    }
     let location = DatabaseLocation(arguments.database)
     let metrics = ServiceMetrics()
     let store: any LedgerStore
@@ -121,11 +174,10 @@ public func buildApplication(
         try await PostgresDatabase.prepare(url: url, logger: logger)
         let client = PostgresClient(
             configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
-        store = PostgresLedgerStore(client: client, logger: logger)
+        store = PostgresLedgerStore(client: client, logger: logger, operationTimeout: arguments.databaseTimeout)
         services.append(client)
         postgresClient = client
     }
-    let maximumConnections = arguments.maximumConnections ?? ConnectionLimits.defaultMaximumConnections
     let ledger = Ledger(
         store: store, metrics: metrics.factory,
         maximumWaitingReads: arguments.maximumWaitingReads

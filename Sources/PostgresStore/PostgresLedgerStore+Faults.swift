@@ -8,7 +8,7 @@ import PostgresNIO
 extension PostgresLedgerStore {
     /// Runs `operation` within ``operationTimeout`` (``within(_:_:)``).
     func available<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await Self.within(Self.operationTimeout, operation)
+        try await Self.within(operationTimeout, operation)
     }
 
     /// Runs `operation`, turning a database that cannot be reached, or that does not answer within `timeout`,

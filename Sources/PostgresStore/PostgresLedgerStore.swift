@@ -23,11 +23,14 @@ import Synchronization
 public struct PostgresLedgerStore: LedgerStore {
     /// The channel a commit notifies, so that every instance's waiting feed readers wake (``PostgresCommitListener``).
     static let commitChannel = "ledger_commits"
+    /// The longest a request waits for the database before it is answered 503, unless told otherwise
+    /// (`--database-timeout`).
+    public static let defaultOperationTimeout = Duration.seconds(5)
     /// The longest a request waits for the database before it is answered 503.
-    public static let operationTimeout = Duration.seconds(5)
+    public let operationTimeout: Duration
 
     /// Each operation has ``operationTimeout``; a request, queued behind others, has it too, end to end.
-    public var deadline: Duration? { Self.operationTimeout }
+    public var deadline: Duration? { operationTimeout }
 
     let client: PostgresClient
     let logger: Logger
@@ -40,11 +43,12 @@ public struct PostgresLedgerStore: LedgerStore {
     /// (docs/performance.md, "Why the code is shaped so").
     static let lookupConcurrency = 2
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, operationTimeout: Duration = Self.defaultOperationTimeout) {
         self.client = client
         self.logger = logger
+        self.operationTimeout = operationTimeout
         balances = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
-            try await Self.within(Self.operationTimeout) {
+            try await Self.within(operationTimeout) {
                 var balances: [UUID: Int64] = [:]
                 for try await (id, balance) in try await client.execute(BalancesByID(ids: ids)) {
                     balances[id] = balance
@@ -53,7 +57,7 @@ public struct PostgresLedgerStore: LedgerStore {
             }
         }
         accounts = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
-            try await Self.within(Self.operationTimeout) {
+            try await Self.within(operationTimeout) {
                 var accounts: [UUID: Account] = [:]
                 for try await account in try await client.execute(AccountsByID(ids: ids)) {
                     accounts[account.id.uuid] = account
@@ -62,7 +66,7 @@ public struct PostgresLedgerStore: LedgerStore {
             }
         }
         transactions = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
-            try await Self.within(Self.operationTimeout) {
+            try await Self.within(operationTimeout) {
                 var entries: [UUID: LedgerEntry] = [:]
                 for try await entry in try await client.execute(TransactionsByID(ids: ids)) {
                     entries[entry.transaction.id.uuid] = entry

@@ -16,7 +16,7 @@ import Glibc
 
 /// Access keys: 401 without a valid key, 403 for a read key on a write, for every route; rotation on SIGHUP;
 /// no open API beyond loopback unless asked for.
-@Suite(.timeLimit(.minutes(1))) struct AccessControlTests {
+@Suite(.timeLimit(.minutes(3))) struct AccessControlTests {
     /// Every route of the router, with its path's parameters filled in, and its method.
     static func routes() throws -> [(method: HTTPRequest.Method, path: String)] {
         let router = buildRouter(ledger: Ledger(store: FailingStore()))

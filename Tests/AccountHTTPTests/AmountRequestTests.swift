@@ -7,7 +7,7 @@ import Testing
 @testable import PostgresStore
 
 /// The POST /amount body decoder and the identifier parser, without HTTP.
-@Suite(.timeLimit(.minutes(1))) struct AmountRequestTests {
+@Suite(.timeLimit(.minutes(3))) struct AmountRequestTests {
     static let account = "a40bcc03-6f39-418c-ad0b-97e14f522ec1"
 
     func decode(_ body: String) throws -> (AccountID, Int64) {

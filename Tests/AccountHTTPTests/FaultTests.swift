@@ -14,7 +14,7 @@ import Testing
 
 /// Faults of the service itself, as a client sees them: 500 when the store fails, 503 once the ledger has shut
 /// down; both are problems, and neither says more than a client can use.
-@Suite(.timeLimit(.minutes(1))) struct FaultTests {
+@Suite(.timeLimit(.minutes(3))) struct FaultTests {
 
     @Test func aFailingStoreAnswers500WithoutDetails() async throws {
         try await withLedger(store: FailingStore()) { ledger, _ async throws in

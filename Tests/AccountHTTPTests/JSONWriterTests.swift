@@ -8,7 +8,7 @@ import Testing
 @testable import PostgresStore
 
 /// The service's one JSON writer: what it writes is JSON that any decoder reads back exactly.
-@Suite(.timeLimit(.minutes(1))) struct JSONWriterTests {
+@Suite(.timeLimit(.minutes(3))) struct JSONWriterTests {
     struct Decoded: Decodable, Equatable {
         let text: String
         let number: Int64

@@ -41,7 +41,7 @@ final class LogLines: Sendable {
 }
 
 /// Request ids and the one line a request logs.
-@Suite(.timeLimit(.minutes(1))) struct RequestLoggingTests {
+@Suite(.timeLimit(.minutes(3))) struct RequestLoggingTests {
     @Test func aRequestIDRoundTripsAndNamesTheRequestsLogLine() async throws {
         let log = LogLines()
         try await withTemporaryDatabase { path in

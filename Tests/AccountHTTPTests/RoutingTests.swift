@@ -10,7 +10,7 @@ import Yams
 @testable import SQLiteStore
 
 /// Known paths answer other methods with 405 and Allow; unknown paths 404; every error is a problem body.
-@Suite(.timeLimit(.minutes(1))) struct RoutingTests {
+@Suite(.timeLimit(.minutes(3))) struct RoutingTests {
     static let cases: [(String, HTTPRequest.Method, String)] = [
         ("/amount", .put, "POST"),
         ("/amount", .get, "POST"),

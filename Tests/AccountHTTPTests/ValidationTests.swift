@@ -10,7 +10,7 @@ import Testing
 @testable import PostgresStore
 
 /// Bad input to POST /amount is refused with 400, 413 or 415 and an explanation, and writes nothing.
-@Suite(.timeLimit(.minutes(1))) struct ValidationTests {
+@Suite(.timeLimit(.minutes(3))) struct ValidationTests {
     static let account = "a40bcc03-6f39-418c-ad0b-97e14f522ec1"
 
     static let badBodies: [(String, String)] = [

@@ -12,7 +12,7 @@ import Testing
 
 /// The ledger's writer loop: concurrent postings share commits, without changing what any one of them does.
 /// Each test is bounded in time, since a regression could leave a wait spinning.
-@Suite(.timeLimit(.minutes(1))) struct WriterLoopTests {
+@Suite(.timeLimit(.minutes(3))) struct WriterLoopTests {
     /// A store whose first write waits at a gate until the test opens it, and which counts its writes.
     final class GatedStore: ForwardingStore {
         let inner: SQLiteLedgerStore

@@ -9,7 +9,7 @@ import Testing
 
 /// Accounts opened and configured explicitly (PUT /accounts/{id}), their document, and the rules they carry into
 /// every commit: balance limits and currencies; metadata on accounts and transactions.
-@Suite(.timeLimit(.minutes(1))) struct AccountTests {
+@Suite(.timeLimit(.minutes(3))) struct AccountTests {
     @Test(arguments: StoreKind.all) func anAccountOpenedByPutExistsWithNoTransactions(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in
             let account = newID()

@@ -13,7 +13,7 @@ import Testing
 /// POST /transactions: items applied in order, all or nothing, in one commit, each idempotent by its own id.
 /// (Two minutes: its PostgreSQL cases run hundreds of concurrent commits and full reads in a debug build, beside the
 /// rest of the suite on two cores; alone they take 10 to 25 s.)
-@Suite(.timeLimit(.minutes(2))) struct BatchTests {
+@Suite(.timeLimit(.minutes(3))) struct BatchTests {
     let a = newID()
     let b = newID()
 

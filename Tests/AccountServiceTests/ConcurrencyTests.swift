@@ -9,7 +9,7 @@ import Testing
 @testable import SQLiteStore
 
 /// No update is lost and no transaction applied twice, however many requests arrive at once.
-@Suite(.timeLimit(.minutes(1))) struct ConcurrencyTests {
+@Suite(.timeLimit(.minutes(3))) struct ConcurrencyTests {
     @Test(arguments: StoreKind.all) func concurrentPostsOnOneAccountSumExactly(store: StoreKind) async throws {
         try await withApp(.ahc(), store: store) { client async throws in
             let account = newID()

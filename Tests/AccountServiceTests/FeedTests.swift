@@ -14,7 +14,7 @@ import Testing
 /// The change feed: every accepted transaction exactly once, in commit order, with a long poll woken by commits.
 /// (Two minutes: its PostgreSQL cases run hundreds of concurrent commits and full reads in a debug build, beside the
 /// rest of the suite on two cores; alone they take 10 to 25 s.)
-@Suite(.timeLimit(.minutes(2))) struct FeedTests {
+@Suite(.timeLimit(.minutes(3))) struct FeedTests {
     @Test(arguments: StoreKind.all) func pagesInSequenceOrderAndParameters(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in
             var posted: [RecordBody] = []

@@ -14,8 +14,9 @@ import Testing
 @testable import SQLiteStore
 
 /// Generated POST /amount and POST /transactions requests, valid and not: none answers 5xx or crashes the
-/// process, and only the valid ones write anything.
-@Suite struct FuzzTests {
+/// process, and only the valid ones write anything. One test at a time: together they kept both cores of a CI
+/// machine busy for two minutes, and the suite's other tests, starved, ran past their deadlines.
+@Suite(.serialized) struct FuzzTests {
     /// A generated request, and what the service must answer to it.
     struct Case: Sendable, CustomStringConvertible {
         enum Expectation: Sendable { case accepted, refused, tooLarge }

@@ -13,7 +13,7 @@ import Testing
 
 /// Held feed requests cannot take the service down: a commit wakes only the readers it can answer, a reader
 /// whose client went away stops waiting, and at most `maximumWaitingReads` wait at once.
-@Suite(.timeLimit(.minutes(1))) struct HeldFeedRequestTests {
+@Suite(.timeLimit(.minutes(3))) struct HeldFeedRequestTests {
     /// Registers a waiter at `after` on `notifier` in a task; returns the task (its value: whether it was woken).
     func waiter(_ notifier: CommitNotifier, after: Int64) -> Task<Bool, Never> {
         let mark = notifier.mark

@@ -9,7 +9,7 @@ import Testing
 
 /// Holds (two-phase postings): pending batches reserve funds in the accounts' pending sums, a post or a void
 /// resolves each hold once, and the service voids the holds that expire.
-@Suite(.timeLimit(.minutes(1))) struct HoldTests {
+@Suite(.timeLimit(.minutes(3))) struct HoldTests {
     /// The card payment of docs/api.md: hold 50, post 42, the rest released.
     @Test(arguments: StoreKind.all) func aCardPaymentHoldsThenPostsLess(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in

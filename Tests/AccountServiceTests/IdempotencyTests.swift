@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// The Transaction-Id names the transaction: a repeat replays it, a different use of it is refused.
-@Suite(.timeLimit(.minutes(1))) struct IdempotencyTests {
+@Suite(.timeLimit(.minutes(3))) struct IdempotencyTests {
     let account = newID()
 
     @Test func replayReturnsTheOriginalAndChangesNothing() async throws {

@@ -15,7 +15,7 @@ private final class Progress: Sendable {
 
 /// Limits are checked inside the commit: concurrent debits can never take an account below its minimum together,
 /// and a limit changed while debits run applies to every commit after the change.
-@Suite(.timeLimit(.minutes(2))) struct LimitConcurrencyTests {
+@Suite(.timeLimit(.minutes(3))) struct LimitConcurrencyTests {
     /// 64 clients debit one account (minimum 0) from a balance of 1,000, asking for about ten times that: the
     /// balance ends at 0 or above, and is exactly 1,000 less the accepted debits, each applied once.
     @Test(arguments: StoreKind.all) func concurrentDebitsNeverTakeAnAccountBelowItsMinimum(

@@ -7,7 +7,7 @@ import Testing
 @testable import PostgresStore
 
 /// GET /metrics: the Prometheus text, parsed, changes as requests and commits happen.
-@Suite(.timeLimit(.minutes(1))) struct MetricsTests {
+@Suite(.timeLimit(.minutes(3))) struct MetricsTests {
     /// The samples of a scrape: `name{labels}` → value. Every line is a comment or a sample.
     func scrape(_ client: some TestClientProtocol) async throws -> [String: Double] {
         let response = try await client.get("/metrics")

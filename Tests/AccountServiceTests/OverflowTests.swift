@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Balances are exact signed 64-bit integers; a transaction that would leave that range is refused.
-@Suite(.timeLimit(.minutes(1))) struct OverflowTests {
+@Suite(.timeLimit(.minutes(3))) struct OverflowTests {
     let account = newID()
 
     @Test func balanceCanReachBothEndsExactly() async throws {

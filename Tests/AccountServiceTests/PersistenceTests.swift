@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Everything accepted is still there, and still idempotent, after the service is stopped and started again.
-@Suite(.timeLimit(.minutes(1))) struct PersistenceTests {
+@Suite(.timeLimit(.minutes(3))) struct PersistenceTests {
     @Test(arguments: StoreKind.all) func dataAndIdempotencySurviveARestart(store: StoreKind) async throws {
         try await withTemporaryStore(store) { path in
             let account = newID()

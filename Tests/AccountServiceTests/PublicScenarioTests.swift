@@ -5,7 +5,7 @@ import Testing
 
 /// The challenge's six public scenarios (API.md), run in order against one fresh database of each store over real
 /// HTTP.
-@Suite(.timeLimit(.minutes(1))) struct PublicScenarioTests {
+@Suite(.timeLimit(.minutes(3))) struct PublicScenarioTests {
     @Test(arguments: StoreKind.all) func theSixScenariosInOrder(store: StoreKind) async throws {
         try await withApp(.ahc(), store: store) { client async throws in
             // 1. Create, read, balance.

@@ -14,7 +14,7 @@ import Glibc
 /// Every way the service can fail to start prints one line on standard error that names the thing and the
 /// cause, and exits non-zero, without a stack trace. These run the executable that `swift test` builds beside
 /// the test bundle.
-@Suite(.timeLimit(.minutes(1))) struct StartupFailureTests {
+@Suite(.timeLimit(.minutes(3))) struct StartupFailureTests {
     struct Outcome {
         let status: Int32
         let errorLines: [String]
@@ -179,6 +179,7 @@ import Glibc
         (["--port", "70000"], ["--port", "70000"]),
         (["--durability", "fast"], ["--durability", "fast"]),
         (["--log-level", "loud"], ["--log-level", "loud"]),
+        (["--database-timeout", "0"], ["--database-timeout", "0"]),
         (["--no-such-option"], ["--no-such-option"]),
     ])
     func anInvalidOption(_ arguments: [String], _ words: [String]) async throws {

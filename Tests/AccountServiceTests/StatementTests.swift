@@ -15,7 +15,7 @@ import Testing
 /// Every transaction record, the statement and the balance at an instant.
 /// (Two minutes: its PostgreSQL cases run hundreds of concurrent commits and full reads in a debug build, beside the
 /// rest of the suite on two cores; alone they take 10 to 25 s.)
-@Suite(.timeLimit(.minutes(2))) struct StatementTests {
+@Suite(.timeLimit(.minutes(3))) struct StatementTests {
     @Test(arguments: StoreKind.all) func recordsCarrySequenceTimeAndBalanceAfterAndReplaysReturnTheOriginal(
         store: StoreKind
     ) async throws {

@@ -12,7 +12,7 @@ import Testing
 
 /// The max-volume answer is kept, encoded, until a commit: polling it costs one query per commit at most, and a
 /// commit's effect shows in the next answer. A store that cannot vouch for every commit is asked every time.
-@Suite(.timeLimit(.minutes(1))) struct TransactionVolumeCacheTests {
+@Suite(.timeLimit(.minutes(3))) struct TransactionVolumeCacheTests {
     /// The SQLite store, counting its max-volume queries; `soleWriter` says what it claims.
     final class CountingStore: ForwardingStore {
         let inner: SQLiteLedgerStore

@@ -11,7 +11,7 @@ import Testing
 @testable import SQLiteStore
 
 /// maxVolume counts accepted transactions per account: zero amounts count, replays and refusals do not.
-@Suite(.timeLimit(.minutes(1))) struct TransactionVolumeTests {
+@Suite(.timeLimit(.minutes(3))) struct TransactionVolumeTests {
     @Test(arguments: StoreKind.all) func emptyDatabase(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in
             let volume = try await client.transactionVolume()

@@ -13,7 +13,7 @@ import Testing
 /// instance per request: postings and transfers on shared accounts end in exact sums, a follower of the change
 /// feed sees every transaction once, in order, without a gap, and after one instance is killed mid-load, retrying
 /// everything through the others applies each transaction once.
-@Suite(.timeLimit(.minutes(2)), .enabled(if: StoreKind.all.contains(.postgres)))
+@Suite(.timeLimit(.minutes(3)), .enabled(if: StoreKind.all.contains(.postgres)))
 struct MultiInstanceTests {
     /// One posting or transfer sent: its ids, and the amount it adds to the accounts' total.
     struct Sent: Sendable {

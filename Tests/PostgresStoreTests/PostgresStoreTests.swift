@@ -10,7 +10,7 @@ import Testing
 @testable import SQLiteStore
 
 /// What is particular to the PostgreSQL store; everything the stores share runs on both in the other suites.
-@Suite(.timeLimit(.minutes(2)), .enabled(if: StoreKind.all.contains(.postgres)))
+@Suite(.timeLimit(.minutes(3)), .enabled(if: StoreKind.all.contains(.postgres)))
 struct PostgresStoreTests {
     typealias SQL = PostgresLedgerStore.SQL
 
@@ -118,7 +118,8 @@ struct PostgresStoreTests {
 
     /// An account configured between a commit's snapshot and its write (by another instance, say) sends the
     /// commit to the locked path, where it is decided again on the new rules: a limit set before the commit's
-    /// write applies to it. (The first decision waits, on its thread, until the configuration has committed.)
+    /// write applies to it. (The first decision waits, on its thread, until the configuration has committed: the
+    /// commit runs on a queue of its own, so that the configuration has a thread to run on.)
     @Test func aConfigurationBetweenSnapshotAndWriteIsSeenByTheCommit() async throws {
         try await withTemporaryStore(.postgres) { url in
             try await withStore(at: url) { store in
@@ -135,17 +136,19 @@ struct PostgresStoreTests {
                 }
                 let debit = Transaction(id: TransactionID(UUID()), accountID: account, amount: -6)
                 let decisions = Mutex(0)
-                let plan = try await store.commit(CommitKeys([debit])) { snapshot in
-                    if decisions.withLock({ count in
-                        count += 1
-                        return count == 1
-                    }) {
-                        #expect(snapshot.accounts[account]?.rules.minimumBalance == nil)
-                        taken.yield()
-                        configured.wait()
+                let plan = try await Task(executorPreference: QueueTaskExecutor()) {
+                    try await store.commit(CommitKeys([debit])) { snapshot in
+                        if decisions.withLock({ count in
+                            count += 1
+                            return count == 1
+                        }) {
+                            #expect(snapshot.accounts[account]?.rules.minimumBalance == nil)
+                            taken.yield()
+                            configured.wait()
+                        }
+                        return Ledger.plan([Batch([debit])], on: snapshot, now: .now())
                     }
-                    return Ledger.plan([Batch([debit])], on: snapshot, now: .now())
-                }
+                }.value
                 try await configuration.value
                 #expect(decisions.withLock { $0 } == 2)
                 #expect(plan.created.isEmpty)

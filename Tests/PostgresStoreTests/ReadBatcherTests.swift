@@ -7,7 +7,7 @@ import Testing
 
 /// Lookups that arrive together share queries, and each is still answered exactly as alone: its own key's value,
 /// from a query that started after it arrived, or the query's error.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ReadBatcherTests {
     /// What the fake database saw: queries under way at most, and how many were made.
     struct Queries {

@@ -7,7 +7,7 @@ import Testing
 @testable import SQLiteStore
 
 /// `account-service backup`: a consistent copy while the service writes.
-@Suite(.timeLimit(.minutes(1))) struct BackupTests {
+@Suite(.timeLimit(.minutes(3))) struct BackupTests {
     @Test func aBackupTakenUnderWriteLoadPassesTheCheck() async throws {
         try await withLedger { ledger, path async throws in
             let accounts = (0..<5).map { _ in AccountID(UUID()) }

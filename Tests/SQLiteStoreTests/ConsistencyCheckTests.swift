@@ -8,7 +8,7 @@ import Testing
 @testable import SQLiteStore
 
 /// `account-service check`: it passes on what the service writes and names every account that disagrees.
-@Suite(.timeLimit(.minutes(1))) struct ConsistencyCheckTests {
+@Suite(.timeLimit(.minutes(3))) struct ConsistencyCheckTests {
     let first = AccountID(UUID())
     let second = AccountID(UUID())
 

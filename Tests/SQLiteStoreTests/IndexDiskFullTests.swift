@@ -12,7 +12,7 @@ import Testing
 /// full file system does): merges fail and are retried, commits go on until the backlog reaches its bound and
 /// are then refused as unavailable with the disk named, the store says it is unavailable meanwhile, and once
 /// space returns the merges catch up and commits succeed again, with no restart.
-@Suite(.timeLimit(.minutes(2))) struct IndexDiskFullTests {
+@Suite(.timeLimit(.minutes(3))) struct IndexDiskFullTests {
     /// With the store's service running, its merges retry by themselves; without it (a tool, a test), the commits
     /// that find the backlog at its bound try the merges again themselves.
     @Test(arguments: [true, false])

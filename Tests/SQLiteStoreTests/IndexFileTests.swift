@@ -10,7 +10,7 @@ import Testing
 /// SQLite's index tables live in `<database>-index`, derived from the ledger's transactions: the store must use
 /// that file only when it holds this ledger's indexes, and rebuild it otherwise, so that every read and every
 /// replay still finds every transaction.
-@Suite(.timeLimit(.minutes(2))) struct IndexFileTests {
+@Suite(.timeLimit(.minutes(3))) struct IndexFileTests {
     let accounts = (0..<4).map { _ in AccountID(UUID()) }
 
     /// Commits `count` postings, merges every entry into the index file, and closes the store.

@@ -9,7 +9,7 @@ import Testing
 @testable import SQLiteStore
 
 /// The schema and the connection settings that the service's promises rest on.
-@Suite(.timeLimit(.minutes(1))) struct StorageTests {
+@Suite(.timeLimit(.minutes(3))) struct StorageTests {
     @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
     func writerUsesWALAndTheRequestedSynchronousMode(_ durability: Durability, _ expected: Int) async throws {
         try await withTemporaryDatabase { path in

@@ -47,9 +47,7 @@ package final class RawConnection: @unchecked Sendable {
 
     /// What arrives until the peer closes the connection or `timeout` passes, and whether it closed.
     package func read(for timeout: Duration) async -> (text: String, closed: Bool) {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: self.readBlocking(for: timeout)) }.start()
-        }
+        await onThreadOfItsOwn { self.readBlocking(for: timeout) }
     }
 
     private func readBlocking(for timeout: Duration) -> (text: String, closed: Bool) {

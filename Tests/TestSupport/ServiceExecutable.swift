@@ -24,11 +24,12 @@ package enum ServiceExecutable {
 
     /// Starts the built executable with `arguments` (through `launcher`, when given) and waits until it accepts
     /// connections on `port`, for up to 20 s: a debug build starting beside the whole suite on two cores once took
-    /// more than the 5 s this allowed before (a descriptor-exhaustion test refused in CI). The caller terminates it.
+    /// more than the 5 s this allowed before (a descriptor-exhaustion test refused in CI). Its output goes to
+    /// `output` (a file path; nowhere when nil). The caller terminates it.
     package static func start(
-        _ arguments: [String], port: Int, launcher: [String] = []
+        _ arguments: [String], port: Int, launcher: [String] = [], output: String? = nil
     ) async throws -> ChildProcess {
-        let process = try ChildProcess(launcher + [try url.path] + arguments)
+        let process = try ChildProcess(launcher + [try url.path] + arguments, output: output)
         for _ in 0..<800 {
             if (try? RawConnection(port: port)) != nil { return process }
             guard process.isRunning else { throw ExitedError(status: process.waitUntilExit()) }

@@ -89,10 +89,23 @@ package actor TestPostgres {
     private func started() async throws -> (URLComponents, PostgresClient) {
         if let starting { return try await starting.value }
         let existing = useExisting ? Self.existingServer : nil
-        let url = try URLComponents(string: existing ?? startServer())!
-        let task = Task { try await Self.connect(to: url) }
+        // Set before the first suspension: every caller from here on waits for this start.
+        let task = Task {
+            var server = existing
+            if server == nil {
+                // initdb and pg_ctl take seconds: on a thread of their own, not one of the few that run every test.
+                let launched = try await onThreadOfItsOwn { try Self.launchServer() }
+                self.launched(launched)
+                server = launched.url
+            }
+            return try await Self.connect(to: try #require(URLComponents(string: server!)))
+        }
         starting = task
         return try await task.value
+    }
+
+    private func launched(_ server: LaunchedServer) {
+        (lifeline, cluster) = (server.lifeline, server.cluster)
     }
 
     /// An administrative client of the server at `url`, once the server answers.
@@ -114,8 +127,16 @@ package actor TestPostgres {
         throw lastError!
     }
 
-    /// initdb, then the server, in a new folder; returns the URL of its `postgres` database.
-    private func startServer() throws -> String {
+    /// A server ``launchServer()`` started: the URL of its `postgres` database, the pipe that keeps it alive, and
+    /// where it runs.
+    private struct LaunchedServer: @unchecked Sendable {
+        let url: String
+        let lifeline: Pipe
+        let cluster: (folder: URL, port: Int, user: [String])
+    }
+
+    /// initdb, then the server, in a new folder (blocking until it accepts connections).
+    private static func launchServer() throws -> LaunchedServer {
         let programs = Self.programs!
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("account-service-postgres-\(UUID().uuidString)")
@@ -160,19 +181,19 @@ package actor TestPostgres {
         // directory (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
         process.currentDirectoryURL = folder
         try process.run()
-        lifeline = input
-        cluster = (folder, port, user)
         let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         guard said.hasPrefix("ready") else {
             throw TestPostgresError(message: "PostgreSQL did not start: \(said)")
         }
-        return "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable"
+        return LaunchedServer(
+            url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable", lifeline: input,
+            cluster: (folder, port, user))
     }
 
     /// Stops this server as a crash would (immediate mode: no shutdown checkpoint; it recovers from its log).
-    package func stop() throws {
+    package func stop() async throws {
         guard let (folder, _, user) = cluster else { return }
-        try run(
+        try await Self.runAside(
             user + [
                 Self.programs!.appendingPathComponent("pg_ctl").path, "stop", "-s", "-m", "immediate", "-D",
                 folder.appendingPathComponent("data").path,
@@ -204,9 +225,9 @@ package actor TestPostgres {
     }
 
     /// Starts this server again, on the same port and data, and waits until it accepts connections.
-    package func start() throws {
+    package func start() async throws {
         guard let (folder, port, user) = cluster else { return }
-        try run(
+        try await Self.runAside(
             user + [
                 Self.programs!.appendingPathComponent("pg_ctl").path, "start", "-w", "-s", "-D",
                 folder.appendingPathComponent("data").path, "-l", folder.appendingPathComponent("server.log").path,
@@ -214,9 +235,14 @@ package actor TestPostgres {
             ], in: folder)
     }
 
+    /// ``run(_:in:)`` on a thread of its own: pg_ctl waits seconds for the server.
+    private static func runAside(_ command: [String], in folder: URL) async throws {
+        try await onThreadOfItsOwn { try run(command, in: folder) }
+    }
+
     /// Runs `command` to its end in `folder` (``ChildProcess``), its output into a file, and throws with that output
     /// when it fails.
-    private func run(_ command: [String], in folder: URL) throws {
+    private static func run(_ command: [String], in folder: URL) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: log) }
         let status = try ChildProcess(command, output: log.path, in: folder.path).waitUntilExit()
@@ -264,7 +290,9 @@ package func withStore<T: Sendable>(
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
         return try await PostgresDatabase.withClient(url: url) { client in
-            try await body(PostgresLedgerStore(client: client, logger: PostgresDatabase.quiet))
+            try await body(
+                PostgresLedgerStore(
+                    client: client, logger: PostgresDatabase.quiet, operationTimeout: testDatabaseTimeout))
         }
     }
 }
