@@ -91,14 +91,16 @@ package actor TestPostgres {
         let existing = useExisting ? Self.existingServer : nil
         // Set before the first suspension: every caller from here on waits for this start.
         let task = Task {
-            var server = existing
-            if server == nil {
+            let server: String
+            if let existing {
+                server = existing
+            } else {
                 // initdb and pg_ctl take seconds: on a thread of their own, not one of the few that run every test.
                 let launched = try await onThreadOfItsOwn { try Self.launchServer() }
                 self.launched(launched)
                 server = launched.url
             }
-            return try await Self.connect(to: try #require(URLComponents(string: server!)))
+            return try await Self.connect(to: try #require(URLComponents(string: server)))
         }
         starting = task
         return try await task.value

@@ -24,6 +24,17 @@ function post_request(id, account, amount, extra)
         "{" .. members .. "}")
 end
 
+-- One item of a POST /transactions batch: a posting of `amount` to account number `account`.
+function batch_item(id, account, amount)
+    return string.format('{"transaction_id":"%s","account_id":"%s","amount":%d}', id, account_id(account), amount)
+end
+
+-- POST /transactions of `items` (batch_item's), marked balanced when asked.
+function batch_request(items, balanced)
+    local body = '{"transactions":[' .. table.concat(items, ",") .. ']' .. (balanced and ',"balanced":true}' or '}')
+    return wrk.format("POST", "/transactions", { ["Content-Type"] = "application/json" }, body)
+end
+
 -- Four metadata members, as a payment might carry.
 FOUR_MEMBERS = '"metadata":{"order":"o-2026-000123","channel":"web","customer":"c-0042","note":"bench"}'
 

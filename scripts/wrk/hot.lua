@@ -4,12 +4,9 @@
 -- request on one account; a transfer then moves money between it and an account drawn uniformly), and how many
 -- accounts (default 10,000). Under a Zipf law the account of rank k is drawn with weight 1/k^S: with S = 2.0 the
 -- first takes 61% of the draws, the first ten 94%. A transfer's two accounts differ. Ids come from a random
--- per-thread prefix and a counter, as in post_amount.lua. The accounts are the "h" ones, apart from the fill's.
+-- per-thread prefix and a counter, as in post_amount.lua. The accounts are the benchmark's numbered ones (it runs
+-- on a fresh database).
 dofile("common.lua")
-
-local function hot_account(n)
-    return string.format("40700000-0000-4000-8000-%012x", n)
-end
 
 function init(args)
     prefix = unique_prefix("d")
@@ -29,7 +26,6 @@ function init(args)
         end
         for k = 1, count do cumulative[k] = cumulative[k] / total end
     end
-    headers = { ["Content-Type"] = "application/json" }
 end
 
 -- An account number 1 .. count drawn from the law.
@@ -53,19 +49,15 @@ function request()
     if what == "amount" then
         -- Alternating signs keep a single account's balance near zero.
         if counter % 2 == 0 then amount = -amount end
-        return wrk.format("POST", "/amount",
-            { ["Content-Type"] = "application/json",
-              ["Transaction-Id"] = string.format("%s-4000-8000-%012x", prefix, counter) },
-            string.format('{"account_id":"%s","amount":%d}', hot_account(draw()), amount))
+        return post_request(string.format("%s-4000-8000-%012x", prefix, counter), draw(), amount)
     end
     local from = draw()
     local to = law == "single" and math.random(2, count) or draw()
     while to == from do to = draw() end
-    local body = string.format(
-        '{"transactions":[{"transaction_id":"%s-4000-8000-%012x","account_id":"%s","amount":%d},' ..
-        '{"transaction_id":"%s-4000-8000-%012x","account_id":"%s","amount":%d}],"balanced":true}',
-        prefix, 2 * counter, hot_account(from), -amount, prefix, 2 * counter + 1, hot_account(to), amount)
-    return wrk.format("POST", "/transactions", headers, body)
+    return batch_request({
+        batch_item(string.format("%s-4000-8000-%012x", prefix, 2 * counter), from, -amount),
+        batch_item(string.format("%s-4000-8000-%012x", prefix, 2 * counter + 1), to, amount),
+    }, true)
 end
 
 function response(status, headers, body)

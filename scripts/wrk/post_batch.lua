@@ -9,7 +9,6 @@ function init(args)
     counter = 0
     size = tonumber(args[1] or "1000")
     balanced = args[2] == "balanced"
-    headers = { ["Content-Type"] = "application/json" }
 end
 
 function request()
@@ -18,11 +17,10 @@ function request()
         counter = counter + 1
         local amount = counter % 201 - 100
         if balanced then amount = (i % 2 == 1) and -(counter % 100 + 1) or ((counter - 1) % 100 + 1) end
-        items[i] = string.format('{"transaction_id":"%s-4000-8000-%012x","account_id":"%s","amount":%d}',
-            prefix, counter, account_id(1 + (counter * 7919) % (ACCOUNTS - 1)), amount)
+        items[i] = batch_item(string.format("%s-4000-8000-%012x", prefix, counter),
+            1 + (counter * 7919) % (ACCOUNTS - 1), amount)
     end
-    local body = '{"transactions":[' .. table.concat(items, ",") .. ']' .. (balanced and ',"balanced":true}' or '}')
-    return wrk.format("POST", "/transactions", headers, body)
+    return batch_request(items, balanced)
 end
 
 function response(status, headers, body)
