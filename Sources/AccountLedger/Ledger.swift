@@ -167,7 +167,7 @@ public final class Ledger: Service, Sendable {
             return unavailable.isDiskFull ? "the database's disk is full" : "the database refuses writes"
         }
         do {
-            _ = try await store.transactions(after: .max, limit: 1)
+            try await store.probe()
             return nil
         } catch {
             return "the database does not answer"

@@ -48,6 +48,10 @@ public protocol LedgerStore: Sendable {
     /// whose metadata holds exactly that member.
     func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account]
 
+    /// Answers a read that finds nothing (an index probe) from the database that takes the writes: the
+    /// readiness probe. By default, a feed read past the last sequence.
+    func probe() async throws
+
     /// Why the store cannot take writes now, when it knows (a full disk that its background work keeps
     /// retrying on, say); nil when it has no reason to think so. The readiness probe reports it.
     var unavailability: StoreUnavailableError? { get }
@@ -62,6 +66,7 @@ public protocol LedgerStore: Sendable {
 }
 
 extension LedgerStore {
+    public func probe() async throws { _ = try await transactions(after: .max, limit: 1) }
     public var unavailability: StoreUnavailableError? { nil }
     public var isSoleWriter: Bool { false }
     public var deadline: Duration? { nil }

@@ -28,6 +28,7 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     static let environmentOptions = [
         "hostname", "port", "database", "durability", "log-level", "log-format", "idle-timeout", "max-connections",
         "max-waiting-reads", "api-keys", "index-backlog", "max-body-memory", "body-timeout", "database-timeout",
+        "replica", "replica-max-lag",
     ]
     static let environmentFlags = ["allow-unauthenticated"]
 
@@ -114,6 +115,24 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
     var databaseTimeout: Duration { .seconds(databaseTimeoutSeconds) }
 
     @Option(
+        name: .customLong("replica"),
+        help: ArgumentHelp(
+            "PostgreSQL: a streaming standby's URL, for the reads that may lag a little (statements, the feed, GET /balance?at=, GET /accounts, the max volume); repeat it for more, or separate URLs by commas. A replica down or behind is skipped. (ACCOUNT_SERVICE_REPLICA)",
+            valueName: "url"))
+    var replicaOptions: [String] = []
+
+    var replicas: [String] { replicaOptions.flatMap { $0.split(separator: ",").map(String.init) } }
+
+    @Option(
+        name: .customLong("replica-max-lag"),
+        help:
+            "PostgreSQL: seconds a replica may be behind the primary and still be read. (ACCOUNT_SERVICE_REPLICA_MAX_LAG)"
+    )
+    var replicaMaximumLagSeconds = Int(PostgresReplicas.defaultMaximumLag.components.seconds)
+
+    var replicaMaximumLag: Duration { .seconds(replicaMaximumLagSeconds) }
+
+    @Option(
         name: .customLong("api-keys"),
         help:
             "The access keys file (see `account-service keys`): every request but GET /ping and GET /ready then needs Authorization: Bearer <key>; re-read on SIGHUP. (ACCOUNT_SERVICE_API_KEYS)"
@@ -141,6 +160,16 @@ struct AccountServiceCommand: AsyncParsableCommand, AppArguments {
         }
         guard databaseTimeoutSeconds > 0 else {
             throw ValidationError("--database-timeout \(databaseTimeoutSeconds) must be a positive number of seconds.")
+        }
+        guard replicaMaximumLagSeconds > 0 else {
+            throw ValidationError("--replica-max-lag \(replicaMaximumLagSeconds) must be a positive number of seconds.")
+        }
+        for replica in replicas {
+            do {
+                _ = try PostgresDatabase.configuration(url: replica)
+            } catch {
+                throw ValidationError("--replica: \(error)")
+            }
         }
         guard indexBacklog >= 0 else {
             throw ValidationError("--index-backlog \(indexBacklog) must be 0 or more.")

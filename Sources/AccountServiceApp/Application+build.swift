@@ -41,6 +41,10 @@ public protocol AppArguments {
     var bodyTimeout: Duration { get }
     /// PostgreSQL: the longest a request waits for the database before it is answered 503.
     var databaseTimeout: Duration { get }
+    /// PostgreSQL: streaming standbys' URLs, for the reads that may lag (``PostgresReplicas``).
+    var replicas: [String] { get }
+    /// PostgreSQL: a replica further behind than this is not read.
+    var replicaMaximumLag: Duration { get }
 }
 
 extension AppArguments {
@@ -54,15 +58,26 @@ extension AppArguments {
     public var maximumBodyMemory: Int { RequestBodies.defaultMemory }
     public var bodyTimeout: Duration { ConnectionLimits.defaultBodyTimeout }
     public var databaseTimeout: Duration { PostgresLedgerStore.defaultOperationTimeout }
+    public var replicas: [String] { [] }
+    public var replicaMaximumLag: Duration { PostgresReplicas.defaultMaximumLag }
 }
 
 /// The descriptor limit leaves too little room for connections beside the service's own descriptors.
 public struct DescriptorLimitError: Error, CustomStringConvertible {
     let limit: Int
+    let reserved: Int
     public var description: String {
-        "the descriptor limit (ulimit -n) is \(limit): the service keeps \(ConnectionLimits.reservedDescriptors) "
+        "the descriptor limit (ulimit -n) is \(limit): the service keeps \(reserved) "
             + "for its database and runtime and needs at least \(ConnectionLimits.minimumConnections) for "
-            + "connections; raise it to \(ConnectionLimits.reservedDescriptors + ConnectionLimits.minimumConnections) or more"
+            + "connections; raise it to \(reserved + ConnectionLimits.minimumConnections) or more"
+    }
+}
+
+/// `--replica` was given for an SQLite database.
+public struct ReplicasNeedPostgresError: Error, CustomStringConvertible {
+    public var description: String {
+        "--replica names PostgreSQL streaming standbys, and the database is an SQLite file: give --database a "
+            + "postgres:// URL, or leave --replica out"
     }
 }
 
@@ -86,8 +101,14 @@ public enum ConnectionLimits {
     /// event loops, the runtime's timers and signals, the log. A process that runs out of descriptors does not
     /// just fail to accept: libdispatch (under GRDB's queues) ends it when it cannot open a /proc file of one of
     /// its threads (a flood past the limit ended the service with SIGILL), and its reads and commits would fail.
-    /// So connections are capped below the limit by this much, whatever `--max-connections` asks for.
+    /// So connections are capped below the limit by this much, whatever `--max-connections` asks for, and by
+    /// each read replica's pool more (``reservedDescriptors(replicas:)``).
     public static let reservedDescriptors = 64
+
+    /// The descriptors kept with `replicas` read replicas.
+    public static func reservedDescriptors(replicas: Int) -> Int {
+        reservedDescriptors + PostgresReplicas.descriptors(replicas: replicas)
+    }
     /// The fewest connections the service starts with: below `reservedDescriptors` + this, it refuses to start.
     public static let minimumConnections = 16
     /// The largest default cap.
@@ -108,12 +129,13 @@ public enum ConnectionLimits {
     }
 
     /// The connections served at once: `requested` (at most 4,096 when nil), but never more than the descriptor
-    /// limit leaves beside ``reservedDescriptors``; throws when the limit leaves fewer than
-    /// ``minimumConnections``.
-    public static func maximumConnections(requested: Int?, descriptorLimit: Int) throws -> Int {
-        let room = descriptorLimit - reservedDescriptors
+    /// limit leaves beside `reserved`; throws when the limit leaves fewer than ``minimumConnections``.
+    public static func maximumConnections(
+        requested: Int?, descriptorLimit: Int, reserved: Int = reservedDescriptors
+    ) throws -> Int {
+        let room = descriptorLimit - reserved
         guard room >= minimumConnections else {
-            throw DescriptorLimitError(limit: descriptorLimit)
+            throw DescriptorLimitError(limit: descriptorLimit, reserved: reserved)
         }
         return min(requested ?? defaultMaximumConnectionsCeiling, room)
     }
@@ -144,25 +166,27 @@ public func buildApplication(
     guard keys != nil || arguments.allowUnauthenticated || isLoopback(arguments.hostname) else {
         throw UnauthenticatedListenError(hostname: arguments.hostname)
     }
+    let location = DatabaseLocation(arguments.database)
+    if case .sqlite = location, !arguments.replicas.isEmpty { throw ReplicasNeedPostgresError() }
     let descriptorLimit = ConnectionLimits.raisedDescriptorLimit()
+    let reserved = ConnectionLimits.reservedDescriptors(replicas: arguments.replicas.count)
     let maximumConnections = try ConnectionLimits.maximumConnections(
-        requested: arguments.maximumConnections, descriptorLimit: descriptorLimit)
+        requested: arguments.maximumConnections, descriptorLimit: descriptorLimit, reserved: reserved)
     if let requested = arguments.maximumConnections, requested > maximumConnections {
         logger.warning(
             "--max-connections lowered to what the descriptor limit leaves",
             metadata: [
                 "requested": "\(requested)", "connections": "\(maximumConnections)",
-                "descriptor_limit": "\(descriptorLimit)", "reserved": "\(ConnectionLimits.reservedDescriptors)",
+                "descriptor_limit": "\(descriptorLimit)", "reserved": "\(reserved)",
             ])
     }
-    let location = DatabaseLocation(arguments.database)
     let metrics = ServiceMetrics()
     let store: any LedgerStore
     /// What runs beside the HTTP server, in start order; a ServiceGroup stops its services in reverse order,
     /// after the HTTP server (which it adds last): the server finishes its requests, then the ledger commits what
     /// is queued, then the store finishes its work and closes the database.
     var services: [any Service] = [LogFlusher()]
-    var postgresClient: PostgresClient?
+    var postgres: (client: PostgresClient, store: PostgresLedgerStore)?
     switch location {
     case .sqlite(let path):
         let pool = try LedgerDatabase.open(path: path, durability: arguments.durability)
@@ -174,17 +198,30 @@ public func buildApplication(
         try await PostgresDatabase.prepare(url: url, logger: logger)
         let client = PostgresClient(
             configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: PostgresDatabase.quiet)
-        store = PostgresLedgerStore(client: client, logger: logger, operationTimeout: arguments.databaseTimeout)
         services.append(client)
-        postgresClient = client
+        var replicas: PostgresReplicas?
+        if !arguments.replicas.isEmpty {
+            let set = try PostgresReplicas(
+                urls: arguments.replicas, primary: client, maximumLag: arguments.replicaMaximumLag,
+                metrics: metrics.factory, logger: logger)
+            services.append(set)
+            replicas = set
+        }
+        let postgresStore = PostgresLedgerStore(
+            client: client, replicas: replicas, logger: logger, operationTimeout: arguments.databaseTimeout)
+        store = postgresStore
+        postgres = (client, postgresStore)
     }
     let ledger = Ledger(
         store: store, metrics: metrics.factory,
         maximumWaitingReads: arguments.maximumWaitingReads
             ?? ConnectionLimits.defaultMaximumWaitingReads(connections: maximumConnections))
-    if let postgresClient {
+    if let postgres {
         services.append(
-            PostgresCommitListener(client: postgresClient, logger: logger) { ledger.commitLandedElsewhere(through: $0) }
+            PostgresCommitListener(client: postgres.client, logger: logger) { sequence in
+                if let sequence { postgres.store.commitLandedElsewhere(through: sequence) }
+                ledger.commitLandedElsewhere(through: sequence)
+            }
         )
     }
     services.append(ledger)

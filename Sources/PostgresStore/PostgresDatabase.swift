@@ -63,6 +63,9 @@ public enum PostgresDatabase {
 
         var socketPath: String? { socketFolder.map { "\($0)/.s.PGSQL.\(port)" } }
 
+        /// host:port/database (the socket's folder for a Unix socket), without credentials: for logs and labels.
+        var name: String { "\(socketFolder ?? host):\(port)/\(database ?? user)" }
+
         /// For the service's connection pool.
         var client: PostgresClient.Configuration {
             var configuration: PostgresClient.Configuration

@@ -31,21 +31,32 @@ extension PostgresLedgerStore {
         func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresLedgerStore.entry(row) }
     }
 
+    /// The reads below that may lag (a replica's when there are replicas) and those that may not (the primary's):
+    /// docs/postgresql.md, "Read replicas".
     public func balance(of account: AccountID, at instant: Timestamp) async throws -> Int64? {
-        try await all(of: BalanceAtInstant(account: account.uuid, instant: instant.millisecondsSince1970)).first
+        try await allMayLag(of: BalanceAtInstant(account: account.uuid, instant: instant.millisecondsSince1970)).first
     }
 
     public func statement(of account: AccountID, before: Int64?, limit: Int) async throws -> [LedgerEntry] {
-        try await all(of: StatementPage(account: account.uuid, before: before ?? .max, limit: Int64(limit)))
+        try await allMayLag(of: StatementPage(account: account.uuid, before: before ?? .max, limit: Int64(limit)))
     }
 
+    /// A replica's empty answer is taken only if this instance knows of no commit after `after`; otherwise the
+    /// primary answers (a waiting reader woken by a commit reads it at once).
     public func transactions(after: Int64, limit: Int) async throws -> [LedgerEntry] {
-        try await all(of: FeedPage(after: after, limit: Int64(limit)))
+        try await allMayLag(of: FeedPage(after: after, limit: Int64(limit))) { [replicas] page in
+            !page.isEmpty || (replicas?.head ?? 0) <= after
+        }
     }
 
     public func transactionVolume() async throws -> TransactionVolume {
-        let busiest = try await all(of: MaxTransactionVolume())
+        let busiest = try await allMayLag(of: MaxTransactionVolume())
         return TransactionVolume(maxVolume: busiest.first?.1 ?? 0, accounts: busiest.map { AccountID($0.0) })
+    }
+
+    /// The primary's answer, whatever the replicas: for the readiness probe.
+    public func probe() async throws {
+        _ = try await all(of: FeedPage(after: .max, limit: 1))
     }
 
     /// Every row of a prepared read (at most one for ``SQL/balanceAtInstant``, whose LIMIT is 1).
@@ -56,6 +67,31 @@ extension PostgresLedgerStore {
             for try await row in try await client.execute(statement) { rows.append(row) }
             return rows
         }
+    }
+
+    /// Every row of a read that may lag: from the next replica in use (``PostgresReplicas``) if it answers within
+    /// ``PostgresReplicas/readTimeout`` and `accept` takes its answer, otherwise from the primary. A replica that fails
+    /// is taken out of use; the request does not fail for it.
+    func allMayLag<Statement: PostgresPreparedStatement>(
+        of statement: Statement, accept: @Sendable ([Statement.Row]) -> Bool = { _ in true }
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        if let replicas, let replica = replicas.next() {
+            do {
+                let rows = try await Self.within(min(operationTimeout, PostgresReplicas.readTimeout)) {
+                    var rows: [Statement.Row] = []
+                    for try await row in try await replica.client.execute(statement) { rows.append(row) }
+                    return rows
+                }
+                if accept(rows) {
+                    replica.served.increment()
+                    return rows
+                }
+            } catch {
+                if Task.isCancelled { throw error }
+                replicas.failed(replica, error)
+            }
+        }
+        return try await all(of: statement)
     }
 
     /// The other reads, prepared as the lookups are.
@@ -139,10 +175,10 @@ extension PostgresLedgerStore {
             start = next
         }
         if let filter {
-            return try await all(
+            return try await allMayLag(
                 of: AccountsWithMemberFrom(key: filter.key, value: filter.value, start: start, limit: Int64(limit)))
         }
-        return try await all(of: AccountsFrom(start: start, limit: Int64(limit)))
+        return try await allMayLag(of: AccountsFrom(start: start, limit: Int64(limit)))
     }
 
     struct AccountsByID: PostgresPreparedStatement {

@@ -39,12 +39,19 @@ public struct PostgresLedgerStore: LedgerStore {
     let transactions: ReadBatcher<UUID, LedgerEntry>
     /// GET /accounts/{id}, as GET /balance.
     let accounts: ReadBatcher<UUID, Account>
+    /// The streaming standbys that serve the reads that may lag (``PostgresReplicas``); nil: every read is the
+    /// primary's.
+    let replicas: PostgresReplicas?
     /// How many queries each of them may have under way at once: 2 served the most GET /balance requests
     /// (docs/performance.md, "Why the code is shaped so").
     static let lookupConcurrency = 2
 
-    public init(client: PostgresClient, logger: Logger, operationTimeout: Duration = Self.defaultOperationTimeout) {
+    public init(
+        client: PostgresClient, replicas: PostgresReplicas? = nil, logger: Logger,
+        operationTimeout: Duration = Self.defaultOperationTimeout
+    ) {
         self.client = client
+        self.replicas = replicas
         self.logger = logger
         self.operationTimeout = operationTimeout
         balances = ReadBatcher(concurrency: Self.lookupConcurrency) { ids in
@@ -84,7 +91,7 @@ public struct PostgresLedgerStore: LedgerStore {
     public func commit(
         _ keys: CommitKeys, decide: @escaping @Sendable (LedgerSnapshot) -> CommitPlan
     ) async throws -> CommitPlan {
-        try await available {
+        let plan = try await available {
             try await client.withConnection { connection in
                 do {
                     let (snapshot, configured) = try await snapshot(of: keys, on: connection)
@@ -95,6 +102,14 @@ public struct PostgresLedgerStore: LedgerStore {
                 return try await commitLocked(keys, decide: decide, on: connection)
             }
         }
+        if let last = plan.created.last { replicas?.observe(committedThrough: last.sequence) }
+        return plan
+    }
+
+    /// Another instance committed through `sequence` (its notification): a feed read that a replica answers
+    /// empty below it is made on the primary.
+    public func commitLandedElsewhere(through sequence: Int64) {
+        replicas?.observe(committedThrough: sequence)
     }
 
     /// A commit under the head lock: BEGIN, the lock, the snapshot, the write, COMMIT. Every commit that writes

@@ -15,7 +15,7 @@ import Testing
 /// (Two minutes: its PostgreSQL cases run hundreds of concurrent commits and full reads in a debug build, beside the
 /// rest of the suite on two cores; alone they take 10 to 25 s.)
 @Suite(.timeLimit(.minutes(3))) struct FeedTests {
-    @Test(arguments: StoreKind.all) func pagesInSequenceOrderAndParameters(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func pagesInSequenceOrderAndParameters(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in
             var posted: [RecordBody] = []
             for amount in 1...5 {
@@ -40,7 +40,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.all) func aWaitingRequestIsAnsweredWhenACommitLands(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func aWaitingRequestIsAnsweredWhenACommitLands(
+        store: StoreKind
+    ) async throws {
         try await withLedger(store) { ledger, _ async throws in
             let account = AccountID(UUID())
             let posting = Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)
@@ -55,7 +57,8 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.all) func aWaitWithNothingNewEndsEmptyAfterTheWait(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func aWaitWithNothingNewEndsEmptyAfterTheWait(store: StoreKind) async throws
+    {
         try await withApp(store: store) { client async throws in
             let clock = ContinuousClock()
             let started = clock.now
@@ -67,7 +70,7 @@ import Testing
 
     /// Gap-safe visibility: a reader following the feed with `wait` while 16 writers post sees every acknowledged
     /// transaction exactly once, in sequence order.
-    @Test(arguments: StoreKind.all) func aFollowerSeesEveryAcknowledgedTransactionOnceInOrder(
+    @Test(arguments: StoreKind.withReplica) func aFollowerSeesEveryAcknowledgedTransactionOnceInOrder(
         store: StoreKind
     ) async throws {
         try await withApp(.ahc(), store: store) { client async throws in

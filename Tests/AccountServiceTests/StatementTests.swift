@@ -16,7 +16,7 @@ import Testing
 /// (Two minutes: its PostgreSQL cases run hundreds of concurrent commits and full reads in a debug build, beside the
 /// rest of the suite on two cores; alone they take 10 to 25 s.)
 @Suite(.timeLimit(.minutes(3))) struct StatementTests {
-    @Test(arguments: StoreKind.all) func recordsCarrySequenceTimeAndBalanceAfterAndReplaysReturnTheOriginal(
+    @Test(arguments: StoreKind.withReplica) func recordsCarrySequenceTimeAndBalanceAfterAndReplaysReturnTheOriginal(
         store: StoreKind
     ) async throws {
         try await withApp(store: store) { client async throws in
@@ -36,7 +36,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.all) func commitTimeNeverDecreasesWhenTheClockStepsBack(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func commitTimeNeverDecreasesWhenTheClockStepsBack(
+        store: StoreKind
+    ) async throws {
         let clock = TestClock()
         try await withLedger(store, clock: clock.now) { ledger, path async throws in
             let account = AccountID(UUID())
@@ -53,7 +55,7 @@ import Testing
     }
 
     /// Walks 2,500 transactions in pages of 100 while others arrive: every one exactly once, newest first.
-    @Test(arguments: StoreKind.all) func pagesWalkTheWholeHistoryOnceWhileNewTransactionsArrive(
+    @Test(arguments: StoreKind.withReplica) func pagesWalkTheWholeHistoryOnceWhileNewTransactionsArrive(
         store: StoreKind
     ) async throws {
         try await withLedger(store) { ledger, path async throws in
@@ -101,7 +103,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.all) func pageEdges(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func pageEdges(store: StoreKind) async throws {
         try await withApp(store: store) { client async throws in
             let account = newID()
             var sequences: [Int64] = []
@@ -141,7 +143,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.all) func balanceAtAnInstant(store: StoreKind) async throws {
+    @Test(arguments: StoreKind.withReplica) func balanceAtAnInstant(store: StoreKind) async throws {
         let clock = TestClock()
         try await withLedger(store, clock: clock.now) { ledger, path async throws in
             let account = AccountID(UUID())

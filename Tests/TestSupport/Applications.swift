@@ -25,13 +25,16 @@ package struct TestArguments: AppArguments {
     package var maximumBodyMemory = RequestBodies.defaultMemory
     package var bodyTimeout = ConnectionLimits.defaultBodyTimeout
     package var databaseTimeout = testDatabaseTimeout
+    package var replicas: [String] = []
+    package var replicaMaximumLag = PostgresReplicas.defaultMaximumLag
 
     package init(
         hostname: String = "127.0.0.1", database: String, durability: Durability = .full,
         logLevel: Logger.Level? = .warning, idleTimeout: Duration = ConnectionLimits.defaultIdleTimeout,
         maximumConnections: Int? = nil, maximumWaitingReads: Int? = nil, apiKeysPath: String? = nil,
         allowUnauthenticated: Bool = false, maximumBodyMemory: Int = RequestBodies.defaultMemory,
-        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout, databaseTimeout: Duration = testDatabaseTimeout
+        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout, databaseTimeout: Duration = testDatabaseTimeout,
+        replicas: [String] = [], replicaMaximumLag: Duration = PostgresReplicas.defaultMaximumLag
     ) {
         self.hostname = hostname
         self.database = database
@@ -45,6 +48,8 @@ package struct TestArguments: AppArguments {
         self.maximumBodyMemory = maximumBodyMemory
         self.bodyTimeout = bodyTimeout
         self.databaseTimeout = databaseTimeout
+        self.replicas = replicas
+        self.replicaMaximumLag = replicaMaximumLag
     }
 }
 
@@ -71,7 +76,7 @@ package func withLedger(
     _ body: @escaping @Sendable (Ledger, _ location: String) async throws -> Void
 ) async throws {
     try await withTemporaryStore(kind) { location in
-        try await withStore(at: location) { opened in
+        try await withStore(at: location, replicas: try await replicas(of: kind, at: location)) { opened in
             let ledger = Ledger(store: store ?? opened, clock: clock)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await ledger.run() }
@@ -121,7 +126,9 @@ package func withApp(
         return try await buildApplication(TestArguments(database: database)).test(setup, test)
     }
     try await withTemporaryStore(store) { location in
-        try await buildApplication(TestArguments(database: location)).test(setup, test)
+        try await buildApplication(
+            TestArguments(database: location, replicas: try await replicas(of: store, at: location))
+        ).test(setup, test)
     }
 }
 

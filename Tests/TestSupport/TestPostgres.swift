@@ -14,12 +14,26 @@ import Glibc
 
 /// The stores a store-independent test runs against: `@Test(arguments: StoreKind.all)`.
 package enum StoreKind: String, Sendable, CustomTestStringConvertible {
+    /// `postgresReplica`: PostgreSQL, with the reads that may lag served by a streaming standby (`--replica`)
+    /// that applies each commit before it is acknowledged, so that a test reads its writes there.
     case sqlite, postgres
+    case postgresReplica = "postgres+replica"
 
     /// SQLite always; PostgreSQL when a server can be had (``TestPostgres``).
     package static let all: [StoreKind] = TestPostgres.isAvailable ? [.sqlite, .postgres] : [.sqlite]
+    /// ``all``, and PostgreSQL read through a replica when a standby can be had: for the suites of the reads
+    /// that may lag (statements, the feed).
+    package static let withReplica: [StoreKind] =
+        all + (all.contains(.postgres) && TestPostgres.standbyIsAvailable ? [.postgresReplica] : [])
 
     package var testDescription: String { rawValue }
+}
+
+/// The replicas (`--replica`) of a store of `kind` at `location`: the shared standby's copy of the database for
+/// ``StoreKind/postgresReplica``, none otherwise.
+package func replicas(of kind: StoreKind, at location: String) async throws -> [String] {
+    guard kind == .postgresReplica else { return [] }
+    return [try await TestPostgres.sharedStandby.url(of: location)]
 }
 
 /// A throw-away PostgreSQL server for the tests, started once per test process: a cluster in a temporary folder,
@@ -30,14 +44,29 @@ package enum StoreKind: String, Sendable, CustomTestStringConvertible {
 /// databases) points the tests at an existing server instead.
 package actor TestPostgres {
     package static let shared = TestPostgres()
+    /// A streaming standby of ``shared``, started when a test first asks for it (``url(of:)``).
+    package static let sharedStandby = TestPostgres(standbyOf: shared)
 
     /// `shared`: the one server of the test process, or `TEST_DATABASE_URL`'s. Otherwise a server of the caller's
     /// own, which it may stop and start again (``stop()``, ``start()``), started from PostgreSQL's programs.
     package init(shared: Bool = true) {
         self.useExisting = shared
+        self.primary = nil
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R` of it, on a port of its own), which follows it
+    /// asynchronously: databases that ask for it (``createDatabase(readYourWritesOn:)``) commit only once it
+    /// has applied the commit.
+    package init(standbyOf primary: TestPostgres) {
+        self.useExisting = false
+        self.primary = primary
+    }
+
+    /// Whether a standby can be had: not of `TEST_DATABASE_URL`'s server.
+    package static var standbyIsAvailable: Bool { existingServer == nil && programs != nil }
+
     private let useExisting: Bool
+    private let primary: TestPostgres?
     /// The running server's folder, port and the command prefix that runs a program as its owner.
     private var cluster: (folder: URL, port: Int, user: [String])?
 
@@ -70,14 +99,35 @@ package actor TestPostgres {
     /// Holds the write end of the pipe the server's shell reads; never closed while the process lives.
     private var lifeline: Pipe?
 
-    /// A new, empty database's URL.
-    package func createDatabase() async throws -> String {
+    /// A new, empty database's URL. With `standby` (a standby of this server), commits to the database wait
+    /// until the standby has applied them (`synchronous_commit = remote_apply`), so that what a test reads there
+    /// after a write holds it; and the URL is returned once the standby has the database.
+    package func createDatabase(readYourWritesOn standby: TestPostgres? = nil) async throws -> String {
         let (url, admin) = try await started()
         let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
         var database = url
         database.path = "/" + name
+        if let standby {
+            try await admin.query(
+                PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET synchronous_commit = remote_apply"))
+            let replica = try await standby.url(of: database.string!)
+            try await PostgresDatabase.probe(url: replica, patience: .seconds(30))
+        }
         return database.string!
+    }
+
+    /// The URL of the database `url` names (a database of this server's primary, or of this server), on this
+    /// server; a standby starts here the first time.
+    package func url(of url: String) async throws -> String {
+        var (server, _) = try await started()
+        server.path = URLComponents(string: url)?.path ?? ""
+        return server.string!
+    }
+
+    /// This server's port, once it runs.
+    package func port() async throws -> Int {
+        try await started().0.port!
     }
 
     package func dropDatabase(_ url: String) async throws {
@@ -95,8 +145,9 @@ package actor TestPostgres {
             if let existing {
                 server = existing
             } else {
+                let primary = try await self.primary?.prepareForStandby()
                 // initdb and pg_ctl take seconds: on a thread of their own, not one of the few that run every test.
-                let launched = try await onThreadOfItsOwn { try Self.launchServer() }
+                let launched = try await onThreadOfItsOwn { try Self.launchServer(standbyOf: primary) }
                 self.launched(launched)
                 server = launched.url
             }
@@ -104,6 +155,16 @@ package actor TestPostgres {
         }
         starting = task
         return try await task.value
+    }
+
+    /// Lets this server have a synchronous standby, that only databases which ask for it wait for
+    /// (`synchronous_commit` is `local` elsewhere): returns its port.
+    private func prepareForStandby() async throws -> Int {
+        let (url, admin) = try await started()
+        try await admin.query("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        try await admin.query("ALTER SYSTEM SET synchronous_commit = 'local'")
+        try await admin.query("SELECT pg_reload_conf()")
+        return url.port!
     }
 
     private func launched(_ server: LaunchedServer) {
@@ -137,8 +198,9 @@ package actor TestPostgres {
         let cluster: (folder: URL, port: Int, user: [String])
     }
 
-    /// initdb, then the server, in a new folder (blocking until it accepts connections).
-    private static func launchServer() throws -> LaunchedServer {
+    /// initdb (or, for a standby of the server on `primaryPort`, pg_basebackup), then the server, in a new folder
+    /// (blocking until it accepts connections).
+    private static func launchServer(standbyOf primaryPort: Int? = nil) throws -> LaunchedServer {
         let programs = Self.programs!
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("account-service-postgres-\(UUID().uuidString)")
@@ -146,11 +208,21 @@ package actor TestPostgres {
         let asRoot = getuid() == 0
         if asRoot { try run(["/bin/chown", "postgres", folder.path], in: folder) }
         let user = asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
-        try run(
-            user + [
-                programs.appendingPathComponent("initdb").path, "-D", folder.appendingPathComponent("data").path,
-                "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-            ], in: folder)
+        if let primaryPort {
+            // -R: the copy starts as a standby that streams from the primary.
+            try run(
+                user + [
+                    programs.appendingPathComponent("pg_basebackup").path, "-h", "127.0.0.1", "-p",
+                    String(primaryPort), "-U", "postgres", "-D", folder.appendingPathComponent("data").path, "-R",
+                    "-X", "stream", "-c", "fast", "--no-sync",
+                ], in: folder)
+        } else {
+            try run(
+                user + [
+                    programs.appendingPathComponent("initdb").path, "-D", folder.appendingPathComponent("data").path,
+                    "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+                ], in: folder)
+        }
         let port = try RawConnection.freePort()
         // pg_ctl starts the server detached and waits until it accepts connections; the shell then waits for
         // its standard input to close, stops the server and removes the folder. fsync is off: these tests stop
@@ -267,8 +339,9 @@ package func withTemporaryStore<T>(_ kind: StoreKind, _ body: (_ location: Strin
     switch kind {
     case .sqlite:
         return try await withTemporaryDatabase(body)
-    case .postgres:
-        let url = try await TestPostgres.shared.createDatabase()
+    case .postgres, .postgresReplica:
+        let url = try await TestPostgres.shared.createDatabase(
+            readYourWritesOn: kind == .postgresReplica ? TestPostgres.sharedStandby : nil)
         do {
             let result = try await body(url)
             try await TestPostgres.shared.dropDatabase(url)
@@ -280,9 +353,10 @@ package func withTemporaryStore<T>(_ kind: StoreKind, _ body: (_ location: Strin
     }
 }
 
-/// Runs `body` with a store on the database at `location` (``DatabaseLocation``), migrated, as the service opens it.
+/// Runs `body` with a store on the database at `location` (``DatabaseLocation``), migrated, as the service opens it,
+/// reading from `replicas` (PostgreSQL) the reads that may lag.
 package func withStore<T: Sendable>(
-    at location: String, _ body: @escaping @Sendable (any LedgerStore) async throws -> T
+    at location: String, replicas: [String] = [], _ body: @escaping @Sendable (any LedgerStore) async throws -> T
 ) async throws -> T {
     switch DatabaseLocation(location) {
     case .sqlite(let path):
@@ -292,9 +366,23 @@ package func withStore<T: Sendable>(
     case .postgres(let url):
         try await PostgresDatabase.prepare(url: url, logger: PostgresDatabase.quiet)
         return try await PostgresDatabase.withClient(url: url) { client in
-            try await body(
-                PostgresLedgerStore(
-                    client: client, logger: PostgresDatabase.quiet, operationTimeout: testDatabaseTimeout))
+            guard !replicas.isEmpty else {
+                return try await body(
+                    PostgresLedgerStore(
+                        client: client, logger: PostgresDatabase.quiet, operationTimeout: testDatabaseTimeout))
+            }
+            let set = try PostgresReplicas(urls: replicas, primary: client, logger: PostgresDatabase.quiet)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await set.run()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await body(
+                    PostgresLedgerStore(
+                        client: client, replicas: set, logger: PostgresDatabase.quiet,
+                        operationTimeout: testDatabaseTimeout))
+            }
         }
     }
 }

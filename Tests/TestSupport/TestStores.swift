@@ -40,6 +40,7 @@ extension ForwardingStore {
     package func accounts(after: AccountID?, limit: Int, filter: MetadataFilter?) async throws -> [Account] {
         try await inner.accounts(after: after, limit: limit, filter: filter)
     }
+    package func probe() async throws { try await inner.probe() }
     package var unavailability: StoreUnavailableError? { inner.unavailability }
     package var isSoleWriter: Bool { inner.isSoleWriter }
     package var deadline: Duration? { inner.deadline }
