@@ -209,6 +209,28 @@ import Glibc
         }
     }
 
+    /// Each read replica's pool adds its connections to the descriptors kept: 100 descriptors leave room for
+    /// connections beside 64, not beside 64 and two replicas' 16 each.
+    @Test func eachReplicaAddsItsPoolToTheDescriptorsKept() async throws {
+        #expect(ConnectionLimits.reservedDescriptors(replicas: 2) == ConnectionLimits.reservedDescriptors + 32)
+        #expect(try ConnectionLimits.maximumConnections(requested: nil, descriptorLimit: 100) == 36)
+        try await withTemporaryDatabase { path in
+            let port = try RawConnection.freePort()
+            let server = "postgres://postgres@127.0.0.1:9"
+            await #expect(throws: ServiceExecutable.ExitedError.self) {
+                let process = try await ServiceExecutable.start(
+                    [
+                        "--port", String(port), "--database", "\(server)/ledger", "--replica", "\(server)/a",
+                        "--replica", "\(server)/b",
+                    ], port: port, launcher: ["/usr/bin/prlimit", "--nofile=100:100", "--"], output: path + ".out")
+                process.terminate()
+                process.waitUntilExit()
+            }
+            let printed = (try? String(contentsOfFile: path + ".out", encoding: .utf8)) ?? ""
+            #expect(printed.contains("is 100: the service keeps 96"), "\(printed)")
+        }
+    }
+
     /// How many descriptors a process has open.
     static func openDescriptors(of process: pid_t) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/fd").count) ?? 0

@@ -180,6 +180,9 @@ import Glibc
         (["--durability", "fast"], ["--durability", "fast"]),
         (["--log-level", "loud"], ["--log-level", "loud"]),
         (["--database-timeout", "0"], ["--database-timeout", "0"]),
+        (["--replica-max-lag", "0"], ["--replica-max-lag", "0"]),
+        (["--replica", "mysql://127.0.0.1/ledger"], ["--replica", "mysql://127.0.0.1/ledger"]),
+        (["--replica", "postgres://127.0.0.1/ledger"], ["--replica", "SQLite"]),
         (["--no-such-option"], ["--no-such-option"]),
     ])
     func anInvalidOption(_ arguments: [String], _ words: [String]) async throws {
@@ -219,6 +222,11 @@ import Glibc
             #expect(flagWins.status == 0, "\(flagWins.errorLines)")
             let invalid = try await run(["--database", path], environment: ["ACCOUNT_SERVICE_PORT": "eighty"])
             expectOneLineFailure(invalid, mentioning: ["eighty", "ACCOUNT_SERVICE_PORT"])
+            // A list of replicas, separated by commas: each URL is checked.
+            let replicas = try await run(
+                ["--database", path],
+                environment: ["ACCOUNT_SERVICE_REPLICA": "postgres://127.0.0.1/ledger,mysql://127.0.0.1/ledger"])
+            expectOneLineFailure(replicas, mentioning: ["mysql://127.0.0.1/ledger", "ACCOUNT_SERVICE_REPLICA"])
         }
     }
 }
