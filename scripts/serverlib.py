@@ -129,13 +129,14 @@ class Postgres:
     measures real commits). `with Postgres() as pg:` stops it and removes its folder; `pg.database()` creates a
     database and returns its URL. Debian's `postgresql` package provides the programs."""
 
-    def __init__(self, fsync=True):
+    def __init__(self, fsync=True, primary=None):
         versions = sorted((int(v) for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), reverse=True) \
             if os.path.isdir("/usr/lib/postgresql") else []
         if not versions:
             raise ServerError("PostgreSQL's programs are not installed (Debian: apt-get install postgresql)")
         self.bin = f"/usr/lib/postgresql/{versions[0]}/bin"
         self.fsync = fsync
+        self.primary = primary
         self.folder = None
         self.port = None
 
@@ -153,8 +154,13 @@ class Postgres:
         if os.geteuid() == 0:
             subprocess.run(["chown", "postgres", self.folder], check=True)
         data = os.path.join(self.folder, "data")
-        self._run([f"{self.bin}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-                  check=True, stdout=subprocess.DEVNULL)
+        if self.primary:
+            # A streaming standby: a base backup of the primary that starts in recovery (-R) and follows it.
+            self._run([f"{self.bin}/pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
+                       "-D", data, "-R", "-X", "stream", "-c", "fast"], check=True)
+        else:
+            self._run([f"{self.bin}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                       "--no-sync"], check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=300 "
                    f"-c shared_buffers=256MB -c fsync={'on' if self.fsync else 'off'}")
@@ -164,6 +170,28 @@ class Postgres:
 
     def url(self, database="postgres"):
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def standby(self):
+        """A streaming standby of this server (pg_basebackup -R), started on a port of its own with the same
+        settings (a standby needs max_connections at least the primary's)."""
+        return Postgres(fsync=self.fsync, primary=self).start()
+
+    def cpu_seconds(self):
+        """User and system CPU seconds of the server's processes (the postmaster and its children) so far."""
+        with open(os.path.join(self.folder, "data", "postmaster.pid")) as pid_file:
+            postmaster = pid_file.readline().strip()
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if entry == postmaster or fields[1] == postmaster:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def psql(self, sql, database="postgres"):
         return subprocess.run([f"{self.bin}/psql", "-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-p", str(self.port),
