@@ -87,9 +87,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            // Compiled into the binary (PackageResources.openapi_yaml), so the served document is always the
-            // one the binary was built with, and no resource bundle has to travel with it.
-            resources: [.embedInCode("openapi.yaml")],
+            // Compiled into the binary (PackageResources.openapi_yaml, …), so the served document and the console
+            // are always the ones the binary was built with, and no resource bundle has to travel with it.
+            resources: [
+                .embedInCode("openapi.yaml"), .embedInCode("Console/console.html"),
+                .embedInCode("Console/console.css"), .embedInCode("Console/console.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The wiring: `buildApplication` opens the store that `--database` names, puts the ledger on it and the

@@ -58,9 +58,10 @@ struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The probes: the paths served without a key, whatever the method (a method they do not have is 405 as ever).
+/// The probes, and the console's page and assets (static; every request the console makes needs a key): the paths
+/// served without a key, whatever the method (a method they do not have is 405 as ever).
 enum AccessProbes {
-    static let paths: Set<String> = ["/ping", "/ready"]
+    static let paths = Set(["/ping", "/ready"]).union(ConsoleAsset.paths)
 }
 
 /// SIGHUP, which a log rotation or an operator sends to a whole fleet: with access keys the keys file is read

@@ -22,6 +22,9 @@ package func buildRouter(
     }
     router.get("/openapi.yaml") { _, _ in OpenAPIDocument() }
     router.get("/metrics") { _, _ in MetricsResponse(text: metrics.scrape()) }
+    for (path, asset) in ConsoleAsset.routes {
+        router.get(RouterPath(path)) { _, _ in asset }
+    }
     TransactionController(ledger: ledger, bodies: bodies).addRoutes(to: router)
     AccountController(ledger: ledger, bodies: bodies).addRoutes(to: router)
     router.add(middleware: MethodNotAllowedMiddleware(routesOf: router, headForGet: true))
