@@ -562,6 +562,7 @@
     view = new AbortController();
     const [path, query] = (location.hash || "#/").slice(1).split("?");
     const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    window.scrollTo(0, 0);
     main.focus({ preventScroll: true });
     if (parts[0] === "account" && parts[1]) return accountPage(parts[1]);
     if (parts[0] === "transaction" && parts[1]) return transactionPage(parts[1]);
