@@ -226,7 +226,17 @@ public final class PostgresReplicas: Service, Sendable {
     /// A replica's lag from what it has replayed (a WAL position) and the age of its last replayed commit, with
     /// the primary's recent positions; nil when neither tells.
     func lag(replayed: Int64?, replayAge: Double?, now: ContinuousClock.Instant = .now) -> Duration? {
-        let looks = looks.withLock { $0 }
+        Self.lag(replayed: replayed, replayAge: replayAge, looks: looks.withLock { $0 }, now: now)
+    }
+
+    /// The lag of a replica that has replayed up to `replayed` and whose last replayed commit is `replayAge`
+    /// seconds old, given the primary's positions at earlier `looks` (oldest first): 0 once it has replayed the
+    /// latest; otherwise at most the time since the latest look whose position it has replayed, and at most the
+    /// age of its last replayed commit. Nil when neither tells.
+    static func lag(
+        replayed: Int64?, replayAge: Double?, looks: [(at: ContinuousClock.Instant, position: Int64)],
+        now: ContinuousClock.Instant
+    ) -> Duration? {
         var bound: Duration?
         if let replayed {
             if let latest = looks.last, replayed >= latest.position { return .zero }

@@ -239,3 +239,33 @@ struct ReplicaTests {
 final class StopFlag: Sendable {
     let value = Atomic(false)
 }
+
+/// How a replica's lag is bounded from the primary's WAL positions at the monitor's looks and the age of the
+/// replica's last replayed commit (no server needed).
+@Suite struct ReplicaLagTests {
+    let now = ContinuousClock.now
+    var looks: [(at: ContinuousClock.Instant, position: Int64)] {
+        [(now - .seconds(3), 100), (now - .seconds(2), 200), (now - .seconds(1), 300)]
+    }
+
+    @Test func aReplicaThatHasReplayedTheLatestPositionHasNoLag() {
+        // However old its last replayed commit: an idle primary does not make a caught-up standby look behind.
+        #expect(PostgresReplicas.lag(replayed: 300, replayAge: 3600, looks: looks, now: now) == .zero)
+        #expect(PostgresReplicas.lag(replayed: 350, replayAge: nil, looks: looks, now: now) == .zero)
+    }
+
+    @Test func behindItIsBoundedByTheLatestLookItHasReplayed() {
+        #expect(PostgresReplicas.lag(replayed: 250, replayAge: nil, looks: looks, now: now) == .seconds(2))
+        #expect(PostgresReplicas.lag(replayed: 100, replayAge: nil, looks: looks, now: now) == .seconds(3))
+        // The age of its last replayed commit bounds it too: the smaller bound holds.
+        #expect(PostgresReplicas.lag(replayed: 250, replayAge: 0.5, looks: looks, now: now) == .milliseconds(500))
+        #expect(PostgresReplicas.lag(replayed: 250, replayAge: 9, looks: looks, now: now) == .seconds(2))
+    }
+
+    @Test func withNeitherBoundItIsUnknown() {
+        // Behind every look kept, and no commit replayed since the standby started.
+        #expect(PostgresReplicas.lag(replayed: 50, replayAge: nil, looks: looks, now: now) == nil)
+        #expect(PostgresReplicas.lag(replayed: nil, replayAge: nil, looks: [], now: now) == nil)
+        #expect(PostgresReplicas.lag(replayed: 50, replayAge: 7, looks: looks, now: now) == .seconds(7))
+    }
+}
