@@ -355,11 +355,8 @@
     const card = (label, value, name) => h("div", { class: "card" }, h("dt", {}, label), h("dd", { "data-field": name || null }, value));
     const showHolds = async (records) => {
       const candidates = records.filter((record) => record.status === "pending").slice(0, 50);
-      const open = [];
-      for (const record of candidates) {
-        const hold = await fetchJSON("/transaction/" + record.transaction_id, { signal });
-        if (hold.hold_state === "pending") open.push(hold);
-      }
+      const states = await Promise.all(candidates.map((record) => fetchJSON("/transaction/" + record.transaction_id, { signal })));
+      const open = states.filter((hold) => hold.hold_state === "pending");
       holds.replaceChildren(open.length ? h("ul", { id: "holds" }, open.map((hold) => h("li", {},
         transactionLink(hold.transaction_id), " ", money(hold.amount, account.currency),
         hold.expires_at ? ", expires " + hold.expires_at : ", never expires", " ",
@@ -381,14 +378,20 @@
       // The feed's head first, then the page: a commit that lands in between refreshes it once more.
       const head = await headSequence(signal);
       if (!(await render())) return;
-      // Live: a transaction of this account in the feed refreshes the page (the newest page of the statement).
+      // Live: a transaction of this account in the feed refreshes the page.
       const control = new AbortController();
       signal.addEventListener("abort", () => control.abort(), { once: true });
+      // At most one refresh a second (and 150 ms after the first transaction of a burst): a busy account's page
+      // does not read its 1,000 latest transactions for every commit.
       let timer = null;
+      let refreshed = 0;
       follow(head, (record) => {
-        if (record.account_id !== id) return;
-        clearTimeout(timer);
-        timer = setTimeout(() => { if (pages.length > 1) pages.splice(1); render().catch(failed); }, 150);
+        if (record.account_id !== id || timer) return;
+        timer = setTimeout(() => {
+          timer = null;
+          refreshed = Date.now();
+          render().catch(failed); // the statement page shown stays the one shown: its `before` is fixed
+        }, Math.max(150, refreshed + 1000 - Date.now()));
       }, control);
     } catch (error) { failed(error); }
   }
