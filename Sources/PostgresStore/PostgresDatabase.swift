@@ -7,6 +7,9 @@ import ServiceLifecycle
 
 /// Connects to the PostgreSQL database a `postgres://` URL names and prepares it for the service.
 public enum PostgresDatabase {
+    /// The most connections of one pool (the primary's, and each read replica's).
+    static let poolConnections = 16
+
     /// The URL cannot be used; says why in one line.
     public struct InvalidURLError: Error, CustomStringConvertible {
         let url: String
@@ -84,7 +87,7 @@ public enum PostgresDatabase {
             }
             // Sized for the group commit (one connection), the commit listener and the concurrent reads of one
             // instance; PostgreSQL's own default limit is 100 connections, shared by every instance.
-            configuration.options.maximumConnections = 16
+            configuration.options.maximumConnections = PostgresDatabase.poolConnections
             configuration.options.connectTimeout = .seconds(5)
             // Every statement the store runs is planned once per connection and kept (prepared statements): its
             // plan does not depend on the values (index probes, arrays unnested for a commit), and planning

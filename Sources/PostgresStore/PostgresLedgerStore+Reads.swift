@@ -62,11 +62,16 @@ extension PostgresLedgerStore {
     /// Every row of a prepared read (at most one for ``SQL/balanceAtInstant``, whose LIMIT is 1).
     func all<Statement: PostgresPreparedStatement>(of statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
-        try await available { [client] in
-            var rows: [Statement.Row] = []
-            for try await row in try await client.execute(statement) { rows.append(row) }
-            return rows
-        }
+        try await available { [client] in try await Self.rows(of: statement, from: client) }
+    }
+
+    /// Every row of `statement`, read through `client` (the primary's pool or a replica's).
+    static func rows<Statement: PostgresPreparedStatement>(
+        of statement: Statement, from client: PostgresClient
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        var rows: [Statement.Row] = []
+        for try await row in try await client.execute(statement) { rows.append(row) }
+        return rows
     }
 
     /// Every row of a read that may lag: from the next replica in use (``PostgresReplicas``) if it answers within
@@ -78,9 +83,7 @@ extension PostgresLedgerStore {
         if let replicas, let replica = replicas.next() {
             do {
                 let rows = try await Self.within(min(operationTimeout, PostgresReplicas.readTimeout)) {
-                    var rows: [Statement.Row] = []
-                    for try await row in try await replica.client.execute(statement) { rows.append(row) }
-                    return rows
+                    try await Self.rows(of: statement, from: replica.client)
                 }
                 if accept(rows) {
                     replica.served.increment()

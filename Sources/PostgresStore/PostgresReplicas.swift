@@ -31,12 +31,9 @@ public final class PostgresReplicas: Service, Sendable {
     /// The longest a read waits for a replica before it is made on the primary: a replica that went away leaves
     /// its pool waiting to reconnect rather than failing, until the monitor's next look takes it out of use.
     static let readTimeout = Duration.milliseconds(500)
-    /// The connections of each replica's pool (reads only); they count in the descriptors the service keeps for
-    /// itself (``descriptors(replicas:)``).
-    static let connectionsPerReplica = 16
-
-    /// The descriptors `replicas` replicas' pools may take.
-    public static func descriptors(replicas: Int) -> Int { replicas * connectionsPerReplica }
+    /// The descriptors `replicas` replicas' pools may take (a pool's connections each), which the service keeps
+    /// for itself beside its client connections.
+    public static func descriptors(replicas: Int) -> Int { replicas * PostgresDatabase.poolConnections }
 
     final class Replica: Sendable {
         /// host:port/database, without credentials: for logs and metric labels.
@@ -91,11 +88,9 @@ public final class PostgresReplicas: Service, Sendable {
         self.logger = logger
         replicas = try urls.map { url in
             let target = try PostgresDatabase.Target(url: url)
-            var configuration = target.client
-            configuration.options.maximumConnections = Self.connectionsPerReplica
             return Replica(
                 name: target.name,
-                client: PostgresClient(configuration: configuration, backgroundLogger: PostgresDatabase.quiet),
+                client: PostgresClient(configuration: target.client, backgroundLogger: PostgresDatabase.quiet),
                 metrics: metrics)
         }
     }
@@ -205,8 +200,7 @@ public final class PostgresReplicas: Service, Sendable {
             setState(of: replica, inUse: false, reason: "not a standby (pg_is_in_recovery() is false)")
             return
         }
-        let (replayed, replayAge) = (answer.replayed, answer.replayAge)
-        guard let lag = lag(replayed: replayed, replayAge: replayAge) else {
+        guard let lag = lag(replayed: answer.replayed, replayAge: answer.replayAge) else {
             replica.lag.record(-1)
             setState(of: replica, inUse: false, reason: "its lag is not known yet")
             return
