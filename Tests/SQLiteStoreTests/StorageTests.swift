@@ -33,6 +33,9 @@ import Testing
                 let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
                 _ = try await Ledger.commit(
                     [Batch([Transaction(id: TransactionID(UUID()), accountID: account, amount: 3)])], to: store)
+                // Closed, not dropped: a store dropped at the end of the scope releases the file's lock only when
+                // its last reference goes, which a loaded machine may delay past the reopening (seen once).
+                try await store.close()
             }
             let store = try SQLiteLedgerStore(pool: try LedgerDatabase.open(path: path))
             #expect(try await store.balance(of: account) == 3)
