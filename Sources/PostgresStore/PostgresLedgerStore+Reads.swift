@@ -217,8 +217,14 @@ extension PostgresLedgerStore {
 
     /// A row selected as ``SQL/accountColumns``.
     static func account(_ row: PostgresRow) throws -> Account {
-        let (id, balance, count, pendingDebits, pendingCredits, currency, minimum, maximum, metadata, createdAt) =
-            try row.decode((UUID, Int64, Int64, Int64, Int64, String?, Int64?, Int64?, String?, Int64).self)
+        var columns = RowReader(row)
+        let (id, balance, count, pendingDebits, pendingCredits) = (
+            try columns.uuid(), try columns.int64(), try columns.int64(), try columns.int64(), try columns.int64()
+        )
+        let (currency, minimum, maximum, metadata, createdAt) = (
+            try columns.stringOrNil(), try columns.int64OrNil(), try columns.int64OrNil(), try columns.stringOrNil(),
+            try columns.int64()
+        )
         return Account(
             id: AccountID(id),
             state: AccountState(
@@ -230,8 +236,14 @@ extension PostgresLedgerStore {
 
     /// A row selected as ``SQL/columns``.
     static func entry(_ row: PostgresRow) throws -> LedgerEntry {
-        let (sequence, id, account, amount, createdAt, balanceAfter, metadata, kind, pending, expiresAt) =
-            try row.decode((Int64, UUID, UUID, Int64, Int64, Int64, String?, Int16?, UUID?, Int64?).self)
+        var columns = RowReader(row)
+        let (sequence, id, account, amount, createdAt) = (
+            try columns.int64(), try columns.uuid(), try columns.uuid(), try columns.int64(), try columns.int64()
+        )
+        let (balanceAfter, metadata, kind, pending, expiresAt) = (
+            try columns.int64(), try columns.stringOrNil(), try columns.int16OrNil(), try columns.uuidOrNil(),
+            try columns.int64OrNil()
+        )
         return entry(
             sequence: sequence, id: id, account: account, amount: amount, createdAt: createdAt,
             balanceAfter: balanceAfter, metadata: metadata, kind: kind.map(Int64.init), pending: pending,

@@ -24,8 +24,15 @@ extension PostgresLedgerStore {
         /// created_at, id, account, amount, balance_after, metadata, its kind, expiry and pending_id), the holds
         /// that resolutions name ($3; kind 3, as kind 1) and their resolutions (kind 4, as kind 1), and the accounts
         /// of the postings and of those holds (kind 2: balance, count, id, pending sums, currency, limits), each an
-        /// `= ANY(array)` index probe.
+        /// `= ANY(array)` index probe. The holds are read once (`holds`, materialized) and their accounts taken from
+        /// those rows, each account once: probing the transactions again for them was a quarter of the snapshot's
+        /// time when hundreds of holds expire at once (docs/performance.md, "Holds").
         static let snapshot = """
+            WITH holds AS MATERIALIZED (
+                SELECT sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at,
+                    pending_id
+                FROM transactions WHERE id = ANY($3::uuid[]) AND kind = 1
+            )
             SELECT 0, last_sequence, last_created_at, NULL::uuid, NULL::uuid, configured, NULL::int8, NULL::text,
                 NULL::int8, NULL::int8, NULL::uuid
             FROM ledger_head
@@ -34,7 +41,7 @@ extension PostgresLedgerStore {
             FROM transactions WHERE id = ANY($1::uuid[])
             UNION ALL
             SELECT 3, sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at, pending_id
-            FROM transactions WHERE id = ANY($3::uuid[]) AND kind = 1
+            FROM holds
             UNION ALL
             SELECT 4, sequence, created_at, id, account_id, amount, balance_after, metadata, kind, expires_at, pending_id
             FROM transactions WHERE pending_id = ANY($3::uuid[])
@@ -42,7 +49,7 @@ extension PostgresLedgerStore {
             SELECT 2, balance, transaction_count, id, NULL, pending_debits, pending_credits, currency, minimum_balance,
                 maximum_balance, NULL
             FROM accounts
-            WHERE id = ANY($2::uuid[] || ARRAY(SELECT account_id FROM transactions WHERE id = ANY($3::uuid[])))
+            WHERE id = ANY($2::uuid[] || ARRAY(SELECT DISTINCT account_id FROM holds))
             """
         /// Every change of a commit in one statement, made on the condition that the head still holds the last
         /// sequence of the snapshot ($17) and the count of configurations it read ($19): the head's update is the condition, and every other change joins it,

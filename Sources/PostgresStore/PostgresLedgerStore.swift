@@ -263,7 +263,14 @@ public struct PostgresLedgerStore: LedgerStore {
         let holds: [UUID]
 
         func makeBindings() throws -> PostgresBindings { PostgresLedgerStore.binds(ids, accounts, holds) }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            var columns = RowReader(row)
+            return (
+                try columns.int32(), try columns.int64(), try columns.int64OrNil(), try columns.uuidOrNil(),
+                try columns.uuidOrNil(), try columns.int64OrNil(), try columns.int64OrNil(), try columns.stringOrNil(),
+                try columns.int64OrNil(), try columns.int64OrNil(), try columns.uuidOrNil()
+            )
+        }
     }
 
     struct UnexpectedSnapshotRow: Error, CustomStringConvertible {
