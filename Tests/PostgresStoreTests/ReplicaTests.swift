@@ -76,12 +76,20 @@ struct ReplicaTests {
                     ("/max_transaction_volume", { try $0.decode(VolumeBody.self).maxVolume == 2 }),
                 ]
                 for (path, holds) in lagging {
-                    let response = try await client.get(path)
-                    let held = try holds(response)
-                    #expect(response.status == .ok && held, "\(path)")
-                    let now = try await served()
-                    #expect(now == count + 1, "\(path) is read from the replica")
-                    count = now
+                    // A replica that answers its monitor or a read later than 0.5 s (a loaded machine) is skipped
+                    // until its next look, and the read is the primary's: each read is tried again, up to three
+                    // times, once the replica is in use again; one of them must be the replica's.
+                    var fromReplica = false
+                    for _ in 0..<3 where !fromReplica {
+                        try await Self.waitUntilReplica(inUse: true, replica, client: client)
+                        let response = try await client.get(path)
+                        let held = try holds(response)
+                        #expect(response.status == .ok && held, "\(path)")
+                        let now = try await served()
+                        fromReplica = now == count + 1
+                        count = now
+                    }
+                    #expect(fromReplica, "\(path) is read from the replica")
                 }
                 for path in ["/balance/\(account)", "/transaction/\(id)", "/accounts/\(account)", "/ready"] {
                     #expect(try await client.get(path).status == .ok)
