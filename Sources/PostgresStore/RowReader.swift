@@ -21,62 +21,12 @@ struct RowReader {
         return cell
     }
 
-    mutating func int64() throws -> Int64 {
-        let cell = try next()
-        if cell.format == .binary, cell.dataType == .int8, let bytes = cell.bytes, bytes.readableBytes == 8,
-            let value = bytes.getInteger(at: bytes.readerIndex, as: Int64.self)
-        {
-            return value
-        }
-        return try cell.decode(Int64.self)
-    }
-
-    mutating func int64OrNil() throws -> Int64? {
-        let cell = try next()
-        guard let bytes = cell.bytes else { return nil }
-        if cell.format == .binary, cell.dataType == .int8, bytes.readableBytes == 8,
-            let value = bytes.getInteger(at: bytes.readerIndex, as: Int64.self)
-        {
-            return value
-        }
-        return try cell.decode(Int64.self)
-    }
-
-    mutating func int32() throws -> Int32 {
-        let cell = try next()
-        if cell.format == .binary, cell.dataType == .int4, let bytes = cell.bytes, bytes.readableBytes == 4,
-            let value = bytes.getInteger(at: bytes.readerIndex, as: Int32.self)
-        {
-            return value
-        }
-        return try cell.decode(Int32.self)
-    }
-
-    mutating func int16OrNil() throws -> Int16? {
-        let cell = try next()
-        guard let bytes = cell.bytes else { return nil }
-        if cell.format == .binary, cell.dataType == .int2, bytes.readableBytes == 2,
-            let value = bytes.getInteger(at: bytes.readerIndex, as: Int16.self)
-        {
-            return value
-        }
-        return try cell.decode(Int16.self)
-    }
-
-    mutating func uuid() throws -> UUID {
-        let cell = try next()
-        if cell.format == .binary, cell.dataType == .uuid, let bytes = cell.bytes, let value = Self.uuid(bytes) {
-            return value
-        }
-        return try cell.decode(UUID.self)
-    }
-
-    mutating func uuidOrNil() throws -> UUID? {
-        let cell = try next()
-        guard let bytes = cell.bytes else { return nil }
-        if cell.format == .binary, cell.dataType == .uuid, let value = Self.uuid(bytes) { return value }
-        return try cell.decode(UUID.self)
-    }
+    mutating func int64() throws -> Int64 { try next(.int8, Self.integer) }
+    mutating func int64OrNil() throws -> Int64? { try nextOrNil(.int8, Self.integer) }
+    mutating func int32() throws -> Int32 { try next(.int4, Self.integer) }
+    mutating func int16OrNil() throws -> Int16? { try nextOrNil(.int2, Self.integer) }
+    mutating func uuid() throws -> UUID { try next(.uuid, Self.uuid) }
+    mutating func uuidOrNil() throws -> UUID? { try nextOrNil(.uuid, Self.uuid) }
 
     mutating func stringOrNil() throws -> String? {
         let cell = try next()
@@ -86,6 +36,33 @@ struct RowReader {
             return String(buffer: bytes)
         }
         return try cell.decode(String.self)
+    }
+
+    /// The next column, read by `read` when it is of `type` in binary format, else by postgres-nio's decoder
+    /// (which throws for a NULL).
+    private mutating func next<Value: PostgresDecodable>(
+        _ type: PostgresDataType, _ read: (ByteBuffer) -> Value?
+    ) throws -> Value {
+        let cell = try next()
+        if cell.format == .binary, cell.dataType == type, let bytes = cell.bytes, let value = read(bytes) {
+            return value
+        }
+        return try cell.decode(Value.self)
+    }
+
+    /// The next column, nil when NULL, else as ``next(_:_:)``.
+    private mutating func nextOrNil<Value: PostgresDecodable>(
+        _ type: PostgresDataType, _ read: (ByteBuffer) -> Value?
+    ) throws -> Value? {
+        let cell = try next()
+        guard let bytes = cell.bytes else { return nil }
+        if cell.format == .binary, cell.dataType == type, let value = read(bytes) { return value }
+        return try cell.decode(Value.self)
+    }
+
+    private static func integer<Value: FixedWidthInteger>(_ bytes: ByteBuffer) -> Value? {
+        guard bytes.readableBytes == MemoryLayout<Value>.size else { return nil }
+        return bytes.getInteger(at: bytes.readerIndex, as: Value.self)
     }
 
     private static func uuid(_ bytes: ByteBuffer) -> UUID? {
