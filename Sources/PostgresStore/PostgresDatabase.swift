@@ -91,8 +91,16 @@ public enum PostgresDatabase {
             configuration.options.connectTimeout = .seconds(5)
             // Every statement the store runs is planned once per connection and kept (prepared statements): its
             // plan does not depend on the values (index probes, arrays unnested for a commit), and planning
-            // again for each commit was a third of the server's time for it.
-            configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
+            // again for each commit was a third of the server's time for it. A plan is kept until autovacuum next
+            // analyzes its tables, however much they grew: made on a new database, the commit's account update
+            // scanned every account (a third of the server's time per transfer, and growing with the accounts).
+            // Every statement here reads by index, so a sequential scan is never the plan wanted: off (it stays
+            // possible where there is nothing else, as for the one-row ledger_head). Off, its penalty makes every
+            // plan's cost look large enough to be compiled by JIT (half a second each): JIT off as well, which
+            // these short statements never need.
+            configuration.options.additionalStartupParameters = [
+                ("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"), ("jit", "off"),
+            ]
             return configuration
         }
 

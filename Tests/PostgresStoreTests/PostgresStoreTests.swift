@@ -77,24 +77,8 @@ struct PostgresStoreTests {
                     // A commit's snapshot is index probes too (it is read while the commit holds the head).
                     (SQL.snapshot, [ids(transaction.transaction.id.uuid), ids(account), ids(UUID())]),
                 ]
-                // The plans the store runs: prepared, on a connection that keeps one generic plan per statement.
-                let logger = Logger(label: "explain")
-                for (number, (sql, arguments)) in statements.enumerated() {
-                    let plan = try await client.withConnection { connection in
-                        try await connection.query(
-                            PostgresQuery(unsafeSQL: "PREPARE read\(number) AS \(sql)"), logger: logger)
-                        let execute =
-                            "EXPLAIN EXECUTE read\(number)"
-                            + (arguments.isEmpty ? "" : "(\(arguments.joined(separator: ", ")))")
-                        var plan: [String] = []
-                        for try await line in try await connection.query(
-                            PostgresQuery(unsafeSQL: execute), logger: logger
-                        ).decode(String.self) {
-                            plan.append(line)
-                        }
-                        try await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE read\(number)"), logger: logger)
-                        return plan
-                    }
+                for (sql, arguments) in statements {
+                    let plan = try await Self.plan(of: sql, arguments: arguments, on: client)
                     #expect(!plan.isEmpty)
                     // busiest_accounts holds only the answer of max volume (and the dead versions autovacuum has
                     // yet to remove): reading it whole is the right plan. ledger_head is one row.
@@ -112,6 +96,57 @@ struct PostgresStoreTests {
                 }
                 #expect(
                     try await store.transactionVolume() == TransactionVolume(maxVolume: 12, accounts: [accounts[0]]))
+            }
+        }
+    }
+
+    /// The plan the store runs for `sql`: prepared on one of its connections, which keep one generic plan per
+    /// statement (made at its first execution, whatever the tables held then), and explained with `arguments`
+    /// (SQL literals: EXECUTE takes no parameters of its own).
+    static func plan(of sql: String, arguments: [String], on client: PostgresClient) async throws -> [String] {
+        let logger = Logger(label: "explain")
+        return try await client.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "PREPARE explained AS \(sql)"), logger: logger)
+            let execute =
+                "EXPLAIN EXECUTE explained" + (arguments.isEmpty ? "" : "(\(arguments.joined(separator: ", ")))")
+            var plan: [String] = []
+            for try await line in try await connection.query(PostgresQuery(unsafeSQL: execute), logger: logger)
+                .decode(String.self)
+            {
+                plan.append(line)
+            }
+            try await connection.query("DEALLOCATE explained", logger: logger)
+            return plan
+        }
+    }
+
+    /// A connection plans each statement once, at its first execution, and keeps that plan while tables grow
+    /// (until autovacuum next analyzes them): planned on a new, empty database, no statement of the store may scan
+    /// a table that grows, or it goes on scanning it. (Planned so, the write's account update joined a scan of
+    /// every account: on a fresh database, a third of PostgreSQL's time per transfer, docs/performance.md.)
+    @Test func plansMadeOnAnEmptyDatabaseAreIndexLookups() async throws {
+        try await withTemporaryStore(.postgres) { url in
+            try await withStore(at: url) { store in
+                let client = try #require(store as? PostgresLedgerStore).client
+                let statements = [
+                    SQL.snapshot, SQL.write, SQL.upsertSettings, SQL.replaceMembers, SQL.transactionsByID,
+                    SQL.balancesByID, SQL.accountsByID, SQL.accountsFrom, SQL.accountsWithMemberFrom,
+                    SQL.resolutionOfHold, SQL.expiredHolds, SQL.balanceAtInstant, SQL.statementPage, SQL.feedPage,
+                ]
+                for sql in statements {
+                    // NULL for each parameter: a generic plan does not depend on them.
+                    let parameters = try #require(
+                        sql.matches(of: /\$([0-9]+)/).compactMap { Int($0.output.1) }.max())
+                    let plan = try await Self.plan(
+                        of: sql, arguments: Array(repeating: "NULL", count: parameters), on: client)
+                    #expect(!plan.isEmpty)
+                    // ledger_head is one row, and has no index to read it by.
+                    #expect(
+                        !plan.contains { $0.contains("Seq Scan") && !$0.contains("Seq Scan on ledger_head") },
+                        "\(sql)\n\(plan.joined(separator: "\n"))")
+                    // Nor compiled at each execution (JIT, half a second), which scans' penalty invites.
+                    #expect(!plan.contains { $0.hasPrefix("JIT") }, "\(sql)\n\(plan.joined(separator: "\n"))")
+                }
             }
         }
     }
