@@ -21,17 +21,22 @@ package final class ChildProcess: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `command` (an absolute path and its arguments) with `environment` (this process's when nil), its
-    /// standard input from /dev/null, its standard output into `output` (a file path; /dev/null when nil) and its
-    /// standard error into `errors` (the same as its output when nil), in `folder` when given. Files, not pipes:
-    /// a server the child starts could inherit a pipe and keep it open.
+    /// standard input from `input` (a descriptor of this process; /dev/null when nil), its standard output into
+    /// `output` (a file path; /dev/null when nil) and its standard error into `errors` (the same as its output when
+    /// nil), in `folder` when given. Files, not pipes, for what it writes: a server the child starts could inherit
+    /// a pipe and keep it open.
     package init(
-        _ command: [String], environment: [String: String]? = nil, output: String? = nil, errors: String? = nil,
-        in folder: String? = nil
+        _ command: [String], environment: [String: String]? = nil, input: Int32? = nil, output: String? = nil,
+        errors: String? = nil, in folder: String? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         if let errors {
             posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_APPEND, 0o644)

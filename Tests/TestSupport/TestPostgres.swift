@@ -96,8 +96,9 @@ package actor TestPostgres {
     /// The server's start, shared by every caller: an actor is reentrant, so a second caller arriving while the
     /// first awaits the server must wait for the same start rather than begin another.
     private var starting: Task<(URLComponents, PostgresClient), any Error>?
-    /// Holds the write end of the pipe the server's shell reads; never closed while the process lives.
-    private var lifeline: Pipe?
+    /// The write end of the pipe the server's shell reads, and the shell; never closed, never reaped, while the
+    /// process lives.
+    private var lifeline: (descriptor: Int32, shell: ChildProcess)?
 
     /// A new, empty database's URL. With `standby` (a standby of this server), commits to the database wait
     /// until the standby has applied them (`synchronous_commit = remote_apply`), so that what a test reads there
@@ -194,7 +195,7 @@ package actor TestPostgres {
     /// where it runs.
     private struct LaunchedServer: @unchecked Sendable {
         let url: String
-        let lifeline: Pipe
+        let lifeline: (descriptor: Int32, shell: ChildProcess)
         let cluster: (folder: URL, port: Int, user: [String])
     }
 
@@ -235,32 +236,39 @@ package actor TestPostgres {
             "$1/pg_ctl" stop -s -m fast -D "$2/data"
             rm -rf "$2"
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: user.first ?? "/bin/sh")
-        process.arguments =
-            Array(user.dropFirst()) + (user.isEmpty ? [] : ["/bin/sh"]) + [
-                "-c", script, "sh", programs.path, folder.path, String(port),
-            ]
-        let input = Pipe()
-        let output = Pipe()
-        // Only the shell may hold the pipe: a process started later (another server, a service under test) that
-        // inherited its write end would keep the shell waiting after this process ends.
-        for descriptor in [input.fileHandleForWriting.fileDescriptor, input.fileHandleForReading.fileDescriptor] {
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        // The shell's standard input: a pipe whose write end only this process holds (close-on-exec), so that
+        // it closes when this process ends, however it ends. (The shell is started with posix_spawn, as every
+        // program here is: Foundation's `Process.run` once crashed the suite, in memmove.)
+        var pipe: [Int32] = [-1, -1]
+        guard Glibc.pipe(&pipe) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        for descriptor in pipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        // What it says goes to a file beside the folder (the script removes the folder when it ends).
+        let said = folder.appendingPathExtension("log")
+        defer { try? FileManager.default.removeItem(at: said) }
+        let shell: ChildProcess
+        do {
+            // The server's own folder: the postgres user may not be able to enter the test process's working
+            // directory (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
+            shell = try ChildProcess(
+                user + ["/bin/sh", "-c", script, "sh", programs.path, folder.path, String(port)], input: pipe[0],
+                output: said.path, in: folder.path)
+        } catch {
+            for descriptor in pipe { close(descriptor) }
+            throw error
         }
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        // The server's own folder: the postgres user may not be able to enter the test process's working
-        // directory (a checkout in a 0700 folder such as /root), and initdb and pg_ctl refuse to run there.
-        process.currentDirectoryURL = folder
-        try process.run()
-        let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        guard said.hasPrefix("ready") else {
-            throw TestPostgresError(message: "PostgreSQL did not start: \(said)")
+        close(pipe[0])
+        // pg_ctl -w returns once the server accepts connections (or after its own minute, failing).
+        while shell.isRunning {
+            if let text = try? String(contentsOf: said, encoding: .utf8), text.hasPrefix("ready") { break }
+            usleep(20_000)
+        }
+        let text = (try? String(contentsOf: said, encoding: .utf8)) ?? ""
+        guard text.hasPrefix("ready"), shell.isRunning else {
+            close(pipe[1])
+            throw TestPostgresError(message: "PostgreSQL did not start: \(text)")
         }
         return LaunchedServer(
-            url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable", lifeline: input,
+            url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable", lifeline: (pipe[1], shell),
             cluster: (folder, port, user))
     }
 
