@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The batches waiting for the ledger's next commit, each with the continuation that answers it.
+/// The batches waiting for the ledger's next commit, each with the reply that answers it.
 ///
 /// ``Ledger/post(_:)`` enqueues and wakes the writer loop, which takes whole batches (a batch is never split
 /// across commits). Small batches (single postings, transfers) must not wait behind a bulk load's large ones,
@@ -12,7 +12,7 @@ import Synchronization
 /// ``LedgerError/unavailable``.
 final class CommitQueue: Sendable {
     /// A batch and whoever waits for its outcome; or batches that each stand alone (a refused one refuses no
-    /// other) answered together (the hold expiry's voids: one continuation for hundreds of them).
+    /// other) answered together (the hold expiry's voids: one reply for hundreds of them).
     struct Waiting {
         let batches: [Batch]
         let answer: Answer
@@ -20,8 +20,8 @@ final class CommitQueue: Sendable {
         let size: Int
 
         enum Answer {
-            case one(CheckedContinuation<[PostingOutcome], any Error>)
-            case each(CheckedContinuation<[Result<[PostingOutcome], LedgerError>], any Error>)
+            case one(Reply<[PostingOutcome]>)
+            case each(Reply<[Result<[PostingOutcome], LedgerError>]>)
         }
 
         /// Whether it is a group of batches answered together (background work that yields to postings).
@@ -38,15 +38,15 @@ final class CommitQueue: Sendable {
         /// Answers with the outcomes of its batches, in order.
         func resume(with outcomes: ArraySlice<Result<[PostingOutcome], LedgerError>>) {
             switch answer {
-            case .one(let continuation): continuation.resume(with: outcomes.first!)
-            case .each(let continuation): continuation.resume(returning: Array(outcomes))
+            case .one(let reply): reply(outcomes.first!.mapError { $0 })
+            case .each(let reply): reply(.success(Array(outcomes)))
             }
         }
 
         func resume(throwing error: any Error) {
             switch answer {
-            case .one(let continuation): continuation.resume(throwing: error)
-            case .each(let continuation): continuation.resume(throwing: error)
+            case .one(let reply): reply(.failure(error))
+            case .each(let reply): reply(.failure(error))
             }
         }
     }
@@ -55,7 +55,7 @@ final class CommitQueue: Sendable {
     struct WaitingConfiguration {
         let account: AccountID
         let settings: AccountSettings
-        let continuation: CheckedContinuation<ConfigurationPlan, any Error>
+        let reply: Reply<ConfigurationPlan>
     }
 
     /// A batch of at most this many postings is small.
@@ -106,20 +106,14 @@ final class CommitQueue: Sendable {
         (wakeUps, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    func enqueue(
-        _ batch: Batch,
-        _ continuation: CheckedContinuation<[PostingOutcome], any Error>
-    ) {
-        enqueue(Waiting([batch], .one(continuation)))
+    func enqueue(_ batch: Batch, _ reply: @escaping Reply<[PostingOutcome]>) {
+        enqueue(Waiting([batch], .one(reply)))
     }
 
     /// Queues batches that are decided each on its own, in one commit, and answered together; they wait as one
     /// batch of their total size (a large one, past ``smallBatch`` items).
-    func enqueue(
-        each batches: [Batch],
-        _ continuation: CheckedContinuation<[Result<[PostingOutcome], LedgerError>], any Error>
-    ) {
-        enqueue(Waiting(batches, .each(continuation)))
+    func enqueue(each batches: [Batch], _ reply: @escaping Reply<[Result<[PostingOutcome], LedgerError>]>) {
+        enqueue(Waiting(batches, .each(reply)))
     }
 
     private func enqueue(_ waiting: Waiting) {
@@ -151,7 +145,7 @@ final class CommitQueue: Sendable {
         if accepted {
             wakeUp.yield()
         } else {
-            configuration.continuation.resume(throwing: LedgerError.unavailable)
+            configuration.reply(.failure(LedgerError.unavailable))
         }
     }
 

@@ -2,18 +2,43 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// Delivers the outcome of an operation to whoever waits for it; called once (later calls do nothing where a
+/// ``Deadline`` races it).
+package typealias Reply<T: Sendable> = @Sendable (Result<T, any Error>) -> Void
+
 /// A bound on how long the caller waits for an operation: the answer comes at the deadline even if the
 /// operation goes on (a query already sent cannot be called back, and a task group would wait for it).
 package enum Deadline {
+    /// The outcome `start` arranges to deliver to the reply it is given, or `late` thrown once `timeout` has
+    /// passed; cancelling the caller answers at once. `start` runs on the caller's task and must not wait: it
+    /// hands the reply to whatever delivers the outcome (the ledger's commit queue), so that the caller's task
+    /// is resumed straight from there, with no task in between.
+    package static func within<T: Sendable>(
+        _ timeout: Duration, else late: any Error, answering start: (_ reply: @escaping Reply<T>) -> Void
+    ) async throws -> T {
+        try await race(timeout, late) { race in start(race.finish) }
+    }
+
     /// `operation`'s result, or `late` thrown once `timeout` has passed; cancelling the caller cancels the
-    /// operation and answers at once.
+    /// operation and answers at once. The operation runs in a task of its own, which a lost race cancels.
     package static func within<T: Sendable>(
         _ timeout: Duration, else late: any Error, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await race(timeout, late) { race in
+            race.cancelWhenLost(
+                Task {
+                    do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+                })
+        }
+    }
+
+    private static func race<T: Sendable>(
+        _ timeout: Duration, _ late: any Error, _ start: (Race<T>) -> Void
     ) async throws -> T {
         let race = Race<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                race.start(continuation, timeout: timeout, late: late, operation)
+                if race.start(continuation, timeout: timeout, late: late) { start(race) }
             }
         } onCancel: {
             race.finish(.failure(CancellationError()))
@@ -21,41 +46,50 @@ package enum Deadline {
     }
 }
 
-/// An operation racing its timeout: whichever ends first answers; the timer stops when the operation ends.
-private final class Race<T: Sendable>: Sendable {
+/// An operation racing its timeout: whichever ends first answers.
+private final class Race<T: Sendable>: Expiring {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
+        var late: (any Error)?
+        /// The task that runs the operation, if it has one: cancelled when the race is lost.
         var work: Task<Void, Never>?
         /// Set once the race is decided; a cancellation may decide it before it starts.
         var decided = false
     }
     private let state = Mutex(State())
 
-    func start(
-        _ continuation: CheckedContinuation<T, any Error>, timeout: Duration, late: any Error,
-        _ operation: @escaping @Sendable () async throws -> T
-    ) {
+    /// Arms the race; false when the caller was cancelled before (it is then answered, and the operation must
+    /// not start).
+    func start(_ continuation: CheckedContinuation<T, any Error>, timeout: Duration, late: any Error) -> Bool {
         let decided = state.withLock { state in
-            if !state.decided { state.continuation = continuation }
+            if !state.decided {
+                state.continuation = continuation
+                state.late = late
+            }
             return state.decided
         }
-        guard !decided else { return continuation.resume(throwing: CancellationError()) }
-        // A timer on an event loop, not a sleeping task: cancelled, it leaves nothing behind (a cancelled
-        // Task.sleep's timer still fires later), and it costs no task per operation.
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-            self.finish(.failure(late))
+        guard !decided else {
+            continuation.resume(throwing: CancellationError())
+            return false
         }
-        let work = Task {
-            let result: Result<T, any Error>
-            do { result = .success(try await operation()) } catch { result = .failure(error) }
-            timer.cancel()
-            self.finish(result)
-        }
-        let decidedAlready = state.withLock { state in
+        DeadlineLine.of(timeout).add(self, at: .now() + .nanoseconds(timeout.nanoseconds))
+        return true
+    }
+
+    /// Cancels `work` when the race is lost (or at once, if it was lost already).
+    func cancelWhenLost(_ work: Task<Void, Never>) {
+        let decided = state.withLock { state in
             if !state.decided { state.work = work }
             return state.decided
         }
-        if decidedAlready { work.cancel() }
+        if decided { work.cancel() }
+    }
+
+    var isDecided: Bool { state.withLock { $0.decided } }
+
+    func expire() {
+        guard let late = state.withLock({ $0.late }) else { return }
+        finish(.failure(late))
     }
 
     func finish(_ result: Result<T, any Error>) {
@@ -63,8 +97,81 @@ private final class Race<T: Sendable>: Sendable {
             defer { state = State(decided: true) }
             return state.decided ? (nil, nil) : (state.continuation, state.work)
         }
+        guard let continuation else { return }
         if case .failure = result { work?.cancel() }
-        continuation?.resume(with: result)
+        continuation.resume(with: result)
+    }
+}
+
+/// What a ``DeadlineLine`` holds: a race that its deadline decides unless something did before.
+private protocol Expiring: AnyObject, Sendable {
+    var isDecided: Bool { get }
+    /// Decides the race as lost to its deadline; nothing when it is decided already.
+    func expire()
+}
+
+/// The races under way that share one timeout, in the order they started, which is the order their deadlines
+/// come in: one event-loop timer serves them all, set for the first undecided one. A timer scheduled and
+/// cancelled per operation cost a lock on the event loop each way and often a wake-up of its thread.
+/// Races decided in time leave the line as they reach its front.
+private final class DeadlineLine: Sendable {
+    private struct State {
+        var races = CircularBuffer<(deadline: NIODeadline, race: any Expiring)>()
+        /// Whether a timer is set (it fires at or before the first race's deadline).
+        var timerSet = false
+    }
+    private let state = Mutex(State())
+    private let loop: any EventLoop
+
+    private init() {
+        loop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    private static let lines = Mutex<[Duration: DeadlineLine]>([:])
+
+    /// The line of the races with this timeout (there are a handful of timeouts in the service).
+    static func of(_ timeout: Duration) -> DeadlineLine {
+        lines.withLock { lines in
+            if let line = lines[timeout] { return line }
+            let line = DeadlineLine()
+            lines[timeout] = line
+            return line
+        }
+    }
+
+    func add(_ race: any Expiring, at deadline: NIODeadline) {
+        let setTimer = state.withLock { state in
+            while let first = state.races.first, first.race.isDecided { state.races.removeFirst() }
+            state.races.append((deadline, race))
+            if state.timerSet { return false }
+            state.timerSet = true
+            return true
+        }
+        if setTimer { schedule(at: deadline) }
+    }
+
+    private func schedule(at deadline: NIODeadline) {
+        loop.scheduleTask(deadline: deadline) { self.fire() }
+    }
+
+    /// Decides the races whose deadline has come, drops the decided ones at the front, and sets the timer for
+    /// the first that remains.
+    private func fire() {
+        let now = NIODeadline.now()
+        let (expired, next) = state.withLock { state in
+            var expired: [any Expiring] = []
+            while let first = state.races.first, first.deadline <= now || first.race.isDecided {
+                if first.deadline <= now { expired.append(first.race) }
+                state.races.removeFirst()
+            }
+            guard let first = state.races.first else {
+                state.timerSet = false
+                return (expired, NIODeadline?.none)
+            }
+            return (expired, first.deadline)
+        }
+        if let next { schedule(at: next) }
+        for race in expired { race.expire() }
     }
 }
 

@@ -70,11 +70,7 @@ public final class Ledger: Service, Sendable {
     ///   ``LedgerError/batchRefused(_:)`` listing every posting the rules refused, or what ``post(_:)`` throws
     ///   otherwise. Nothing of the batch was written when it throws.
     public func post(_ batch: Batch) async throws -> [PostingOutcome] {
-        return try await answered { [queue] in
-            try await withCheckedThrowingContinuation { continuation in
-                queue.enqueue(batch, continuation)
-            }
-        }
+        try await answered { [queue] (reply: @escaping Reply<[PostingOutcome]>) in queue.enqueue(batch, reply) }
     }
 
     /// Posts batches that are decided each on its own (all or nothing each, a refused one disturbing no other)
@@ -82,10 +78,8 @@ public final class Ledger: Service, Sendable {
     /// wait for hundreds of one-item batches, and one large batch's place in the queue, so that single postings
     /// never wait behind more than one commit of them.
     public func post(each batches: [Batch]) async throws -> [Result<[PostingOutcome], LedgerError>] {
-        return try await answered { [queue] in
-            try await withCheckedThrowingContinuation { continuation in
-                queue.enqueue(each: batches, continuation)
-            }
+        try await answered { [queue] (reply: @escaping Reply<[Result<[PostingOutcome], LedgerError>]>) in
+            queue.enqueue(each: batches, reply)
         }
     }
 
@@ -94,8 +88,23 @@ public final class Ledger: Service, Sendable {
     /// within the deadline. A posting answered so may still commit: a retry with its id settles it.
     private func answered<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let deadline else { return try await operation() }
-        return try await Deadline.within(
-            deadline, else: StoreUnavailableError(reason: "the database did not answer within \(deadline)"), operation)
+        return try await Deadline.within(deadline, else: late(deadline), operation)
+    }
+
+    /// The outcome that `start` hands to the writer loop to deliver (a queued posting's), as ``answered(_:)``
+    /// bounds an operation: the writer's reply resumes the caller directly, with no task in between (a task
+    /// per posting was about a tenth of the service's time per transfer on PostgreSQL).
+    private func answered<T: Sendable>(_ start: (_ reply: @escaping Reply<T>) -> Void) async throws -> T {
+        guard let deadline else {
+            return try await withCheckedThrowingContinuation { continuation in
+                start { continuation.resume(with: $0) }
+            }
+        }
+        return try await Deadline.within(deadline, else: late(deadline), answering: start)
+    }
+
+    private func late(_ deadline: Duration) -> StoreUnavailableError {
+        StoreUnavailableError(reason: "the database did not answer within \(deadline)")
     }
 
     public func transaction(_ id: TransactionID) async throws -> LedgerEntry {
@@ -199,11 +208,8 @@ public final class Ledger: Service, Sendable {
     /// - Throws: ``LedgerError/currencyFixed(_:currency:requested:)`` when the currency would change on an
     ///   account that has transactions, or what ``post(_:currency:)`` throws for an unavailable store.
     public func configure(_ account: AccountID, as settings: AccountSettings) async throws -> ConfigurationPlan {
-        try await answered { [queue] in
-            try await withCheckedThrowingContinuation { continuation in
-                queue.enqueue(
-                    CommitQueue.WaitingConfiguration(account: account, settings: settings, continuation: continuation))
-            }
+        try await answered { [queue] (reply: @escaping Reply<ConfigurationPlan>) in
+            queue.enqueue(CommitQueue.WaitingConfiguration(account: account, settings: settings, reply: reply))
         }
     }
 
@@ -329,11 +335,11 @@ public final class Ledger: Service, Sendable {
             let decisions = try await Self.configure(
                 taken.map { ($0.account, $0.settings) }, in: store, clock: clock)
             commits.add(1, ordering: .releasing)
-            for (waiting, decision) in zip(taken, decisions) { waiting.continuation.resume(with: decision) }
+            for (waiting, decision) in zip(taken, decisions) { waiting.reply(decision.mapError { $0 }) }
         } catch {
             commits.add(1, ordering: .releasing)
             metrics.failedCommits.increment()
-            for waiting in taken { waiting.continuation.resume(throwing: error) }
+            for waiting in taken { waiting.reply(.failure(error)) }
         }
         return true
     }
