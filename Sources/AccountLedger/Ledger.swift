@@ -91,9 +91,10 @@ public final class Ledger: Service, Sendable {
         return try await Deadline.within(deadline, else: late(deadline), operation)
     }
 
-    /// The outcome that `start` hands to the writer loop to deliver (a queued posting's), as ``answered(_:)``
-    /// bounds an operation: the writer's reply resumes the caller directly, with no task in between (a task
-    /// per posting was about a tenth of the service's time per transfer on PostgreSQL).
+    /// Bounds the wait for an outcome that `start` hands on to be delivered later (a queued posting's, which the
+    /// writer loop delivers), as ``answered(_:)`` bounds an operation. The writer's reply resumes the caller
+    /// directly, with no task in between: a task and a timer per posting were about an eighth of the service's
+    /// CPU per transfer on PostgreSQL (docs/performance.md, "Why the code is shaped so").
     private func answered<T: Sendable>(_ start: (_ reply: @escaping Reply<T>) -> Void) async throws -> T {
         guard let deadline else {
             return try await withCheckedThrowingContinuation { continuation in
