@@ -104,7 +104,7 @@ private final class Race<T: Sendable>: Expiring {
 }
 
 /// What a ``DeadlineLine`` holds: a race that its deadline decides unless something did before.
-private protocol Expiring: AnyObject, Sendable {
+protocol Expiring: AnyObject, Sendable {
     var isDecided: Bool { get }
     /// Decides the race as lost to its deadline; nothing when it is decided already.
     func expire()
@@ -114,26 +114,30 @@ private protocol Expiring: AnyObject, Sendable {
 /// come in: one event-loop timer serves them all, set for the first undecided one. A timer scheduled and
 /// cancelled per operation cost a lock on the event loop each way and often a wake-up of its thread.
 /// Races decided in time leave the line as they reach its front.
-private final class DeadlineLine: Sendable {
+final class DeadlineLine: Sendable {
     private struct State {
         var races = CircularBuffer<(deadline: NIODeadline, race: any Expiring)>()
         /// Whether a timer is set (it fires at or before the first race's deadline).
         var timerSet = false
     }
     private let state = Mutex(State())
+    private let timeout: Duration
     private let loop: any EventLoop
 
-    private init() {
+    private init(_ timeout: Duration) {
+        self.timeout = timeout
         loop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
+    /// The lines that have races, by timeout. A line leaves when its timer finds it empty, so that timeouts used
+    /// once do not pile up; a race added to a line that has just left is still decided by that line's timer.
     private static let lines = Mutex<[Duration: DeadlineLine]>([:])
 
-    /// The line of the races with this timeout (there are a handful of timeouts in the service).
+    /// The line of the races with this timeout.
     static func of(_ timeout: Duration) -> DeadlineLine {
         lines.withLock { lines in
             if let line = lines[timeout] { return line }
-            let line = DeadlineLine()
+            let line = DeadlineLine(timeout)
             lines[timeout] = line
             return line
         }
@@ -170,9 +174,18 @@ private final class DeadlineLine: Sendable {
             }
             return (expired, first.deadline)
         }
-        if let next { schedule(at: next) }
+        if let next {
+            schedule(at: next)
+        } else {
+            Self.lines.withLock { lines in
+                if lines[timeout] === self, state.withLock({ $0.races.isEmpty }) { lines[timeout] = nil }
+            }
+        }
         for race in expired { race.expire() }
     }
+
+    /// Whether races with this timeout have a line (for tests).
+    static func exists(for timeout: Duration) -> Bool { lines.withLock { $0[timeout] != nil } }
 }
 
 extension Duration {

@@ -78,6 +78,18 @@ import Testing
         }
     }
 
+    /// A timeout used once does not keep a line: once its races are over and its timer has found the line
+    /// empty, the line is gone.
+    @Test func aTimeoutUsedOnceLeavesNoLineBehind() async throws {
+        let timeout = Duration.milliseconds(137)
+        await #expect(throws: Late.self) {
+            try await Deadline.within(timeout, else: Late()) { (_: @escaping Reply<Int>) in }
+        }
+        #expect(try await Deadline.within(timeout, else: Late()) { reply in reply(.success(1)) } == 1)
+        for _ in 0..<1000 where DeadlineLine.exists(for: timeout) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(!DeadlineLine.exists(for: timeout))
+    }
+
     @Test func aCancelledCallerIsAnsweredAtOnce() async throws {
         let replies = Replies()
         let caller = Task {
