@@ -35,10 +35,10 @@ package enum Deadline {
     private static func race<T: Sendable>(
         _ timeout: Duration, _ late: any Error, _ start: (Race<T>) -> Void
     ) async throws -> T {
-        let race = Race<T>()
+        let race = Race<T>(late: late)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                if race.start(continuation, timeout: timeout, late: late) { start(race) }
+                if race.start(continuation, timeout: timeout) { start(race) }
             }
         } onCancel: {
             race.finish(.failure(CancellationError()))
@@ -50,22 +50,24 @@ package enum Deadline {
 private final class Race<T: Sendable>: Expiring {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
-        var late: (any Error)?
         /// The task that runs the operation, if it has one: cancelled when the race is lost.
         var work: Task<Void, Never>?
         /// Set once the race is decided; a cancellation may decide it before it starts.
         var decided = false
     }
     private let state = Mutex(State())
+    /// What the caller is answered when the deadline wins.
+    private let late: any Error
+
+    init(late: any Error) {
+        self.late = late
+    }
 
     /// Arms the race; false when the caller was cancelled before (it is then answered, and the operation must
     /// not start).
-    func start(_ continuation: CheckedContinuation<T, any Error>, timeout: Duration, late: any Error) -> Bool {
+    func start(_ continuation: CheckedContinuation<T, any Error>, timeout: Duration) -> Bool {
         let decided = state.withLock { state in
-            if !state.decided {
-                state.continuation = continuation
-                state.late = late
-            }
+            if !state.decided { state.continuation = continuation }
             return state.decided
         }
         guard !decided else {
@@ -87,10 +89,7 @@ private final class Race<T: Sendable>: Expiring {
 
     var isDecided: Bool { state.withLock { $0.decided } }
 
-    func expire() {
-        guard let late = state.withLock({ $0.late }) else { return }
-        finish(.failure(late))
-    }
+    func expire() { finish(.failure(late)) }
 
     func finish(_ result: Result<T, any Error>) {
         let (continuation, work) = state.withLock { state in
